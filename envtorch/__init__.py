@@ -1,0 +1,60 @@
+"""envtorch: agentic execution environments with a Gymnasium-style API.
+
+Everything a user needs is importable from here; heavy parts load on first use.
+"""
+
+from importlib import import_module
+from typing import Any
+
+from envtorch.core import (
+    Action,
+    Compose,
+    EnvClosed,
+    Environment,
+    EnvtorchError,
+    Observation,
+    ResetNeeded,
+    RewardSum,
+    State,
+    Transform,
+    ValidationError,
+)
+from envtorch.registry import make, register
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "EchoEnv": "envtorch.envs.echo",
+    "EchoAction": "envtorch.envs.echo",
+    "EchoObservation": "envtorch.envs.echo",
+}
+
+__all__ = [
+    "Action",
+    "Compose",
+    "EnvClosed",
+    "Environment",
+    "EnvtorchError",
+    "Observation",
+    "ResetNeeded",
+    "RewardSum",
+    "State",
+    "Transform",
+    "ValidationError",
+    "make",
+    "register",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'envtorch' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

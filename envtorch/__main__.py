@@ -1,0 +1,5 @@
+import sys
+
+from envtorch.cli import main
+
+sys.exit(main())

@@ -1,0 +1,32 @@
+"""The `envtorch` command. Each subcommand lives in its own module, imported only when run."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib import import_module
+
+SUBCOMMANDS = {
+    "list": "envtorch.cli.list_envs",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of `envtorch` and all its subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="envtorch", description="Agentic execution environments: serve, check and run them."
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in SUBCOMMANDS.values():
+        import_module(module).add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the `envtorch` command line and return its exit code."""
+    args = build_parser().parse_args(argv)
+    return int(args.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,19 @@
+"""`envtorch list`: the registered environments."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("list", help="list the registered environments")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from envtorch.registry import registered
+
+    for env_id, spec in registered().items():
+        target = spec.entry_point if isinstance(spec.entry_point, str) else repr(spec.entry_point)
+        print(f"{env_id:<20} {target}")
+    return 0

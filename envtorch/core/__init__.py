@@ -1,0 +1,27 @@
+"""The core of envtorch: data types, the environment contract, transforms and the codec."""
+
+from envtorch.core.codec import decode, encode, from_builtins, json_schema, schemas, to_builtins
+from envtorch.core.environment import Environment
+from envtorch.core.errors import EnvClosed, EnvtorchError, ResetNeeded, ValidationError
+from envtorch.core.transforms import Compose, RewardSum, Transform
+from envtorch.core.types import Action, Observation, State
+
+__all__ = [
+    "Action",
+    "Compose",
+    "EnvClosed",
+    "Environment",
+    "EnvtorchError",
+    "Observation",
+    "ResetNeeded",
+    "RewardSum",
+    "State",
+    "Transform",
+    "ValidationError",
+    "decode",
+    "encode",
+    "from_builtins",
+    "json_schema",
+    "schemas",
+    "to_builtins",
+]

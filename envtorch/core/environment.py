@@ -1,0 +1,171 @@
+"""The `Environment` base class: the contract every envtorch environment keeps."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from typing import Any, ClassVar, Generic, TypeVar
+
+from envtorch.core.errors import EnvClosed, ResetNeeded
+from envtorch.core.transforms import TransformLike
+from envtorch.core.types import Action, Observation, State
+
+ActT = TypeVar("ActT", bound=Action)
+ObsT = TypeVar("ObsT", bound=Observation)
+StateT = TypeVar("StateT", bound=State)
+
+
+class Environment(Generic[ActT, ObsT, StateT]):
+    """An environment holds an episode's state and answers actions with observations.
+
+    Subclasses declare `action_type`, `observation_type` and `state_type`, and implement `_reset()`
+    and `_step()`; the public `reset()`, `step()`, `state`, `render()` and `close()` keep the
+    contract around them:
+
+    - `reset(*, seed=None, task=None)` starts a new episode and returns its first observation.
+      `seed` re-seeds `self.rng` (a `random.Random`) so that the same seed gives the same episode;
+      `task` is whatever a dataloader yielded and is kept in `state.task`. Only what the
+      environment puts into the observation is visible to the policy.
+    - `step(action)` advances the episode by one action and returns an observation carrying
+      `reward`, `done` and `truncated`. Calling it before `reset()` or after `done` raises
+      `ResetNeeded`. When `max_steps` is set and reached, the observation is `done` and `truncated`.
+    - `state` is the live `State` of the current episode, hidden parts included.
+    - `render()` renders in the `render_mode` fixed at construction, which must be one of
+      `metadata["render_modes"]`; it returns `None` when no render mode was chosen.
+    - `close()` releases resources; calling it twice is harmless, using the env afterwards raises
+      `EnvClosed`.
+
+    A `transform` given at construction runs on every observation inside `reset()` (with
+    `action=None`) and `step()`, before the step budget is applied.
+    """
+
+    action_type: ClassVar[type[Action]] = Action
+    observation_type: ClassVar[type[Observation]] = Observation
+    state_type: ClassVar[type[State]] = State
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+
+    def __init__(
+        self,
+        *,
+        render_mode: str | None = None,
+        max_steps: int | None = None,
+        transform: TransformLike | None = None,
+    ) -> None:
+        if render_mode is not None and render_mode not in self.metadata.get("render_modes", []):
+            raise ValueError(
+                f"render_mode {render_mode!r} is not supported by {type(self).__name__}; "
+                f"choose one of {self.metadata.get('render_modes', [])} or None"
+            )
+        if max_steps is not None and max_steps < 1:
+            raise ValueError(f"max_steps must be a positive integer or None, got {max_steps!r}")
+        self.render_mode = render_mode
+        self.max_steps = max_steps
+        self.transform = transform
+        self.rng = random.Random()
+        self._state: StateT | None = None
+        self._episode_over = True
+        self._closed = False
+
+    def reset(self, *, seed: int | None = None, task: Any = None) -> ObsT:
+        """Start a new episode and return its first observation."""
+        self._require_open()
+        if seed is not None:
+            self.rng.seed(seed)
+        self._state = self.state_type(episode_id=uuid.uuid4().hex, step_count=0, task=task)
+        observation = self._reset(seed=seed, task=task)
+        observation = self._transformed(observation, None)
+        self._episode_over = observation.done
+        return observation
+
+    def step(self, action: ActT) -> ObsT:
+        """Apply one action and return the resulting observation."""
+        self._require_running_episode()
+        if not isinstance(action, self.action_type):
+            raise TypeError(
+                f"{type(self).__name__}.step() expects a {self.action_type.__name__}, "
+                f"got {type(action).__name__}"
+            )
+        self.state.step_count += 1
+        observation = self._transformed(self._step(action), action)
+        self._apply_step_budget(observation)
+        self._episode_over = observation.done
+        return observation
+
+    @property
+    def state(self) -> StateT:
+        """The current episode's state; `ResetNeeded` before the first `reset()`."""
+        self._require_open()
+        if self._state is None:
+            raise ResetNeeded(f"{type(self).__name__} has no episode yet: call reset() first")
+        return self._state
+
+    @property
+    def episode_over(self) -> bool:
+        """True before the first `reset()` and once an observation came back `done`."""
+        return self._episode_over
+
+    def render(self) -> Any:
+        """Render the current episode in `render_mode`, or return None without a render mode."""
+        self._require_open()
+        if self.render_mode is None:
+            return None
+        return self._render()
+
+    def close(self) -> None:
+        """Release the environment's resources. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._close()
+
+    def __enter__(self) -> Environment[ActT, ObsT, StateT]:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _reset(self, *, seed: int | None, task: Any) -> ObsT:
+        """Begin the episode in `self.state` and return its first observation."""
+        raise NotImplementedError
+
+    def _step(self, action: ActT) -> ObsT:
+        """Apply a validated action to a running episode and return the observation."""
+        raise NotImplementedError
+
+    def _render(self) -> Any:
+        """Render in `self.render_mode`, which is one of `metadata["render_modes"]`."""
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        """Release resources; called once by `close()`."""
+
+    def _transformed(self, observation: ObsT, action: ActT | None) -> ObsT:
+        if self.transform is None:
+            return observation
+        return self.transform(observation, action, self.state)
+
+    def _apply_step_budget(self, observation: ObsT) -> None:
+        """End the episode as truncated when the step budget is spent."""
+        if observation.done or self.max_steps is None:
+            return
+        if self.state.step_count >= self.max_steps:
+            observation.done = True
+            observation.truncated = True
+
+    def _require_open(self) -> None:
+        if self._closed:
+            raise EnvClosed(f"{type(self).__name__} is closed")
+
+    def _require_running_episode(self) -> None:
+        self._require_open()
+        if self._state is None:
+            raise ResetNeeded(f"{type(self).__name__}.step() called before reset()")
+        if self._episode_over:
+            raise ResetNeeded(
+                f"{type(self).__name__}.step() called after the episode ended; call reset()"
+            )
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(render_mode={self.render_mode!r}, max_steps={self.max_steps})"
+        )

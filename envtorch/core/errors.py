@@ -1,0 +1,17 @@
+"""The exceptions envtorch raises, all subclasses of `EnvtorchError`."""
+
+
+class EnvtorchError(Exception):
+    """Base class of every error raised by envtorch."""
+
+
+class ResetNeeded(EnvtorchError):
+    """`step()` was called before `reset()` or after the episode ended."""
+
+
+class EnvClosed(EnvtorchError):
+    """The environment was used after `close()`."""
+
+
+class ValidationError(EnvtorchError, ValueError):
+    """Data does not match the declared action, observation or state type."""
