@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 import uuid
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -28,7 +29,8 @@ class Environment(Generic[ActT, ObsT, StateT]):
       environment puts into the observation is visible to the policy.
     - `step(action)` advances the episode by one action and returns an observation carrying
       `reward`, `done` and `truncated`. Calling it before `reset()` or after `done` raises
-      `ResetNeeded`. When `max_steps` is set and reached, the observation is `done` and `truncated`.
+      `ResetNeeded`. When the `max_steps` budget is reached, or the episode has run for
+      `time_limit` seconds, the observation comes back `done` and `truncated`.
     - `state` is the live `State` of the current episode, hidden parts included.
     - `render()` renders in the `render_mode` fixed at construction, which must be one of
       `metadata["render_modes"]`; it returns `None` when no render mode was chosen.
@@ -49,6 +51,7 @@ class Environment(Generic[ActT, ObsT, StateT]):
         *,
         render_mode: str | None = None,
         max_steps: int | None = None,
+        time_limit: float | None = None,
         transform: TransformLike | None = None,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata.get("render_modes", []):
@@ -58,8 +61,12 @@ class Environment(Generic[ActT, ObsT, StateT]):
             )
         if max_steps is not None and max_steps < 1:
             raise ValueError(f"max_steps must be a positive integer or None, got {max_steps!r}")
+        if time_limit is not None and time_limit <= 0:
+            raise ValueError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
         self.render_mode = render_mode
         self.max_steps = max_steps
+        self.time_limit = time_limit
+        self._episode_start = 0.0
         self.transform = transform
         self.rng = random.Random()
         self._state: StateT | None = None
@@ -72,6 +79,7 @@ class Environment(Generic[ActT, ObsT, StateT]):
         if seed is not None:
             self.rng.seed(seed)
         self._state = self.state_type(episode_id=uuid.uuid4().hex, step_count=0, task=task)
+        self._episode_start = time.monotonic()
         observation = self._reset(seed=seed, task=task)
         observation = self._transformed(observation, None)
         self._episode_over = observation.done
@@ -145,10 +153,15 @@ class Environment(Generic[ActT, ObsT, StateT]):
         return self.transform(observation, action, self.state)
 
     def _apply_step_budget(self, observation: ObsT) -> None:
-        """End the episode as truncated when the step budget is spent."""
-        if observation.done or self.max_steps is None:
+        """End the episode as truncated when its step or time budget is spent."""
+        if observation.done:
             return
-        if self.state.step_count >= self.max_steps:
+        steps_spent = self.max_steps is not None and self.state.step_count >= self.max_steps
+        time_spent = (
+            self.time_limit is not None
+            and time.monotonic() - self._episode_start >= self.time_limit
+        )
+        if steps_spent or time_spent:
             observation.done = True
             observation.truncated = True
 

@@ -190,3 +190,14 @@ def test_transform_runs_on_reset_and_step_before_the_budget():
     assert [step for _, step in calls] == [0, 1, 2]
     assert calls[0][0] is None
     assert last.done and not last.truncated
+
+
+def test_time_limit_truncates_the_episode():
+    env = EchoEnv(time_limit=0.05)
+    env.reset()
+    assert not env.step(EchoAction(message="fast")).done
+    env._episode_start -= 1.0
+    observation = env.step(EchoAction(message="late"))
+    assert observation.done and observation.truncated
+    with pytest.raises(ValueError, match="time_limit"):
+        EchoEnv(time_limit=0)

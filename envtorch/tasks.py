@@ -1,0 +1,201 @@
+"""Task specs: a YAML file that names an environment, its budgets, resources and evaluation.
+
+```yaml
+id: arithmetic-easy
+name: Easy arithmetic
+description: Small sums solved in Python.
+env: python
+max_steps: 4
+timeouts: {step: 5, episode: 60}
+resources: {memory_mb: 512}
+evaluation: {metric: mean_reward, threshold: 0.8}
+dataset: {path: tasks.jsonl}
+```
+
+`make_task("spec.yaml")` builds the configured environment; the environment enforces the budgets.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from envtorch.core import Environment, EnvtorchError
+from envtorch.registry import load, resolve, spec
+
+
+class TaskSpecError(EnvtorchError, ValueError):
+    """A task spec file is missing, unreadable or does not match the expected shape."""
+
+
+class _Strict(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
+    pass
+
+
+class Timeouts(_Strict):
+    """Seconds allowed per step and per episode."""
+
+    step: float | None = None
+    episode: float | None = None
+
+
+class Resources(_Strict):
+    """Resource caps passed to environments that accept them (`memory_mb`, `cpus`)."""
+
+    memory_mb: int | None = None
+    cpus: float | None = None
+
+
+class Evaluation(_Strict):
+    """How a run of the task is scored: a metric over episodes and the threshold to pass."""
+
+    metric: Literal["mean_reward", "success_rate"] = "mean_reward"
+    threshold: float | None = None
+
+    def score(self, rewards: Iterable[float]) -> float:
+        """The metric over the episodes' total rewards (success means a reward above 0)."""
+        values = list(rewards)
+        if not values:
+            return 0.0
+        if self.metric == "success_rate":
+            return sum(value > 0 for value in values) / len(values)
+        return sum(values) / len(values)
+
+    def passed(self, rewards: Iterable[float]) -> bool:
+        """Whether the score reaches the threshold (always true without a threshold)."""
+        return self.threshold is None or self.score(rewards) >= self.threshold
+
+
+class DatasetRef(_Strict):
+    """Where the tasks come from: a local JSON/JSONL/YAML file, a HF dataset, or a generator."""
+
+    path: str | None = None
+    name: str | None = None
+    split: str = "train"
+    generator: str | None = None
+    kwargs: dict[str, Any] = {}
+
+
+class TaskSpec(_Strict):
+    """A validated task spec. `env` is a registered id or `"module:Class"`."""
+
+    id: str
+    env: str
+    name: str = ""
+    description: str = ""
+    env_kwargs: dict[str, Any] = {}
+    max_steps: int | None = None
+    timeouts: Timeouts = Timeouts()
+    resources: Resources = Resources()
+    evaluation: Evaluation = Evaluation()
+    dataset: DatasetRef | None = None
+    source: str = ""
+
+    def make(self, **overrides: Any) -> Environment:
+        """Build the environment with this spec's budgets and resources."""
+        kwargs = {**self.env_kwargs, **self._budget_kwargs(), **overrides}
+        return resolve(self.env)(**kwargs)
+
+    def load_tasks(self) -> Iterable[Any]:
+        """The tasks of the spec's dataset reference."""
+        if self.dataset is None:
+            raise TaskSpecError(f"{self.source or self.id}: the spec has no `dataset`")
+        return _load_tasks(self.dataset, Path(self.source).parent if self.source else Path.cwd())
+
+    def _budget_kwargs(self) -> dict[str, Any]:
+        wanted = {
+            "max_steps": self.max_steps,
+            "time_limit": self.timeouts.episode,
+            "step_timeout": self.timeouts.step,
+            "memory_mb": self.resources.memory_mb,
+            "cpus": self.resources.cpus,
+        }
+        wanted = {key: value for key, value in wanted.items() if value is not None}
+        entry_point = self.env if ":" in self.env else spec(self.env).entry_point
+        accepted = _accepted_keywords(load(entry_point))
+        refused = sorted(key for key in wanted if accepted is not None and key not in accepted)
+        if refused:
+            raise TaskSpecError(
+                f"{self.source or self.id}: env {self.env!r} cannot enforce {', '.join(refused)}"
+            )
+        return wanted
+
+
+def load_task_spec(path: str | Path) -> TaskSpec:
+    """Read and validate a task spec file, with errors naming the file and the key."""
+    import yaml
+
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as error:
+        raise TaskSpecError(f"{path}: cannot read the task spec: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise TaskSpecError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(raw, dict):
+        raise TaskSpecError(f"{path}: expected a mapping of keys at the top level")
+    try:
+        return msgspec.convert({**raw, "source": str(path)}, TaskSpec)
+    except msgspec.ValidationError as error:
+        raise TaskSpecError(f"{path}: {_readable(error)}") from None
+
+
+def make_task(path: str | Path, **overrides: Any) -> Environment:
+    """Build the environment a task spec file describes, budgets enforced."""
+    return load_task_spec(path).make(**overrides)
+
+
+def _readable(error: msgspec.ValidationError) -> str:
+    """msgspec's message with `$.key` paths turned into plain `key` paths."""
+    message = str(error).replace("`$.", "`").replace("`$`", "the top level")
+    return message.replace("Object contains unknown field", "unknown key")
+
+
+def _accepted_keywords(factory: Callable[..., Any]) -> set[str] | None:
+    """The keyword names `factory` accepts; None when it passes `**kwargs` on to unknown code.
+
+    For a class, `**kwargs` forwarded up the MRO are followed to the base initialisers.
+    """
+    if inspect.isclass(factory):
+        functions = [
+            vars(cls)["__init__"]
+            for cls in inspect.getmro(factory)
+            if cls is not object and "__init__" in vars(cls)
+        ]
+    else:
+        functions = [factory]
+    names: set[str] = set()
+    for function in functions:
+        parameters = inspect.signature(function).parameters.values()
+        names |= {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+            return names
+    return names if inspect.isclass(factory) else None
+
+
+def _load_tasks(ref: DatasetRef, base: Path) -> Iterable[Any]:
+    if ref.path is not None:
+        return _read_task_file(base / ref.path)
+    if ref.generator is not None:
+        return load(ref.generator)(**ref.kwargs)
+    if ref.name is not None:
+        import datasets
+
+        return datasets.load_dataset(ref.name, split=ref.split, **ref.kwargs)
+    raise TaskSpecError("`dataset` needs one of `path`, `generator` or `name`")
+
+
+def _read_task_file(path: Path) -> list[Any]:
+    text = path.read_text()
+    if path.suffix == ".jsonl":
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+    if path.suffix == ".json":
+        return json.loads(text)
+    import yaml
+
+    return yaml.safe_load(text)

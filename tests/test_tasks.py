@@ -1,0 +1,79 @@
+import json
+
+import pytest
+
+from envtorch import EchoAction, EchoEnv
+from envtorch.tasks import TaskSpecError, load_task_spec, make_task
+
+SPEC = """
+id: echo-short
+name: Short echoes
+description: Say something short.
+env: echo
+max_steps: 2
+timeouts: {episode: 30}
+evaluation: {metric: success_rate, threshold: 0.5}
+dataset: {path: tasks.jsonl}
+"""
+
+
+@pytest.fixture
+def spec_file(tmp_path):
+    path = tmp_path / "spec.yaml"
+    path.write_text(SPEC)
+    (tmp_path / "tasks.jsonl").write_text(json.dumps({"prompt": "hi"}) + "\n")
+    return path
+
+
+def test_make_task_enforces_the_step_budget(spec_file):
+    env = make_task(spec_file)
+    assert isinstance(env, EchoEnv)
+    assert env.max_steps == 2 and env.time_limit == 30
+    env.reset()
+    env.step(EchoAction(message="a"))
+    last = env.step(EchoAction(message="b"))
+    assert last.done and last.truncated
+
+
+def test_spec_fields_and_tasks(spec_file):
+    spec = load_task_spec(spec_file)
+    assert spec.name == "Short echoes" and spec.env == "echo"
+    assert list(spec.load_tasks()) == [{"prompt": "hi"}]
+    assert spec.evaluation.score([1.0, 0.0, 2.0, 0.0]) == 0.5
+    assert spec.evaluation.passed([1.0, 0.0])
+    assert not spec.evaluation.passed([0.0, 0.0])
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("id: x\n", "missing required field `env`"),
+        (
+            "id: x\nenv: echo\nmax_steps: many\n",
+            "Expected `int | null`, got `str` - at `max_steps`",
+        ),
+        ("id: x\nenv: echo\ntimeouts: {stepp: 3}\n", "unknown key `stepp` - at `timeouts`"),
+        ("id: x\nenv: echo\nevaluation: {metric: accuracy}\n", "at `evaluation.metric`"),
+        ("- just a list\n", "expected a mapping of keys at the top level"),
+        ("id: [unclosed\n", "not valid YAML"),
+    ],
+)
+def test_validation_errors_name_file_and_key(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(TaskSpecError) as raised:
+        load_task_spec(path)
+    assert str(raised.value).startswith(str(path))
+    assert message in str(raised.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(TaskSpecError, match="cannot read the task spec"):
+        load_task_spec(tmp_path / "absent.yaml")
+
+
+def test_budgets_an_env_cannot_enforce_are_refused(tmp_path):
+    path = tmp_path / "spec.yaml"
+    path.write_text("id: x\nenv: echo\nresources: {memory_mb: 256}\n")
+    with pytest.raises(TaskSpecError, match="cannot enforce memory_mb"):
+        make_task(path)
