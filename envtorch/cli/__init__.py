@@ -7,6 +7,7 @@ import sys
 from importlib import import_module
 
 SUBCOMMANDS = {
+    "check": "envtorch.cli.check",
     "list": "envtorch.cli.list_envs",
 }
 

@@ -1,0 +1,275 @@
+"""`check_env`: verify that an environment keeps the envtorch contract.
+
+Safe for code-running environments: it never sends random code. Its actions are the minimal
+values of the action type's fields (empty strings, zeros, empty containers), or those given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from envtorch.core import (
+    Action,
+    EnvClosed,
+    Environment,
+    EnvtorchError,
+    Observation,
+    ResetNeeded,
+    State,
+    decode,
+    encode,
+    schemas,
+    to_builtins,
+)
+
+
+class CheckFailed(EnvtorchError, AssertionError):
+    """An environment broke the contract; the message says which check and how."""
+
+
+@dataclass
+class CheckReport:
+    """The names of the checks an environment passed, in order."""
+
+    env_name: str
+    passed: list[str] = dataclasses.field(default_factory=list)
+
+
+def check_env(
+    factory: Callable[..., Environment],
+    actions: Sequence[Action] | None = None,
+    seed: int = 0,
+) -> CheckReport:
+    """Run every contract check on environments built by `factory` (called with no arguments or
+    with `render_mode=`). Raises `CheckFailed` naming the first check that failed.
+    """
+    env_type = type(_build(factory))
+    actions = list(actions) if actions is not None else [minimal_instance(env_type.action_type)]
+    report = CheckReport(env_name=env_type.__name__)
+    checks = [
+        ("declared types", lambda: _check_declared_types(env_type)),
+        ("schemas", lambda: _check_schemas(env_type)),
+        ("step before reset", lambda: _check_step_before_reset(factory, actions[0])),
+        ("reset", lambda: _check_reset(factory, seed)),
+        ("step", lambda: _check_steps(factory, actions, seed)),
+        ("codec round trips", lambda: _check_round_trips(factory, actions, seed)),
+        ("determinism under a seed", lambda: _check_determinism(factory, actions, seed)),
+        ("render modes", lambda: _check_render_modes(factory, env_type, seed)),
+        ("close", lambda: _check_close(factory, actions[0], seed)),
+    ]
+    for name, check in checks:
+        try:
+            check()
+        except CheckFailed as failure:
+            raise CheckFailed(f"{env_type.__name__}: {name}: {failure}") from None
+        except Exception as error:
+            raise CheckFailed(
+                f"{env_type.__name__}: {name}: raised {type(error).__name__}: {error}"
+            ) from error
+        report.passed.append(name)
+    return report
+
+
+def minimal_instance(type_: type) -> Any:
+    """The simplest valid value of `type_`: empty strings, zeros, empty containers, defaults."""
+    if dataclasses.is_dataclass(type_):
+        hints = typing.get_type_hints(type_)
+        values = {
+            field.name: minimal_instance(hints[field.name])
+            for field in dataclasses.fields(type_)
+            if field.init and _is_required(field)
+        }
+        return type_(**values)
+    origin = typing.get_origin(type_)
+    if origin in (typing.Union, types.UnionType):
+        arguments = typing.get_args(type_)
+        return None if type(None) in arguments else minimal_instance(arguments[0])
+    if origin is typing.Literal:
+        return typing.get_args(type_)[0]
+    simple = {str: "", int: 0, float: 0.0, bool: False, bytes: b""}
+    if type_ in simple:
+        return simple[type_]
+    container = origin or type_
+    if container in (list, tuple, set, frozenset, dict):
+        return container()
+    return None
+
+
+def _assert(condition: bool, message: str) -> None:
+    if not condition:
+        raise CheckFailed(message)
+
+
+def _build(factory: Callable[..., Environment], **kwargs: Any) -> Environment:
+    env = factory(**kwargs)
+    _assert(isinstance(env, Environment), f"the factory returned {type(env).__name__}")
+    return env
+
+
+def _check_declared_types(env_type: type[Environment]) -> None:
+    for attribute, base in [
+        ("action_type", Action),
+        ("observation_type", Observation),
+        ("state_type", State),
+    ]:
+        declared = getattr(env_type, attribute)
+        _assert(
+            isinstance(declared, type) and issubclass(declared, base),
+            f"{attribute} must be a subclass of {base.__name__}, got {declared!r}",
+        )
+        _assert(
+            dataclasses.is_dataclass(declared),
+            f"{attribute} {declared.__name__} is not a dataclass",
+        )
+    _assert(
+        isinstance(env_type.metadata.get("render_modes"), list),
+        'metadata["render_modes"] must be a list',
+    )
+
+
+def _check_schemas(env_type: type[Environment]) -> None:
+    for name, schema in schemas(env_type).items():
+        _assert(schema.get("type") == "object", f"the {name} schema is not an object: {schema}")
+
+
+def _check_step_before_reset(factory: Callable[..., Environment], action: Action) -> None:
+    env = _build(factory)
+    try:
+        env.step(action)
+    except ResetNeeded:
+        return
+    finally:
+        env.close()
+    raise CheckFailed("step() before reset() did not raise ResetNeeded")
+
+
+def _check_reset(factory: Callable[..., Environment], seed: int) -> None:
+    env = _build(factory)
+    try:
+        task = {"checker": True}
+        observation = env.reset(seed=seed, task=task)
+        _check_observation(env, observation, "reset()")
+        state = env.state
+        _assert(isinstance(state, env.state_type), f"state is {type(state).__name__}")
+        _assert(state.step_count == 0, f"state.step_count is {state.step_count} after reset()")
+        _assert(bool(state.episode_id), "state.episode_id is empty after reset()")
+        _assert(state.task == task, "state.task does not hold the task given to reset()")
+    finally:
+        env.close()
+
+
+def _check_steps(factory: Callable[..., Environment], actions: list[Action], seed: int) -> None:
+    env = _build(factory)
+    try:
+        env.reset(seed=seed)
+        for count, action in enumerate(actions, start=1):
+            observation = env.step(action)
+            _check_observation(env, observation, f"step {count}")
+            _assert(
+                env.state.step_count == count,
+                f"state.step_count is {env.state.step_count} after {count} step(s)",
+            )
+            if observation.done:
+                break
+    finally:
+        env.close()
+
+
+def _check_observation(env: Environment, observation: Any, where: str) -> None:
+    expected = env.observation_type
+    _assert(
+        isinstance(observation, expected),
+        f"{where} returned {type(observation).__name__}, expected {expected.__name__}",
+    )
+    _assert(
+        observation.reward is None or isinstance(observation.reward, (int, float)),
+        f"{where}: reward must be a float or None, got {observation.reward!r}",
+    )
+    _assert(isinstance(observation.done, bool), f"{where}: done must be a bool")
+    _assert(isinstance(observation.truncated, bool), f"{where}: truncated must be a bool")
+    _assert(isinstance(observation.metadata, dict), f"{where}: metadata must be a dict")
+
+
+def _check_round_trips(
+    factory: Callable[..., Environment], actions: list[Action], seed: int
+) -> None:
+    env = _build(factory)
+    try:
+        values: list[Any] = [env.reset(seed=seed), *actions, env.step(actions[0]), env.state]
+        for value in values:
+            decoded = decode(encode(value), type(value))
+            _assert(
+                to_builtins(decoded) == to_builtins(value),
+                f"{type(value).__name__} changes in an encode/decode round trip: "
+                f"{to_builtins(value)} became {to_builtins(decoded)}",
+            )
+    finally:
+        env.close()
+
+
+def _check_determinism(
+    factory: Callable[..., Environment], actions: list[Action], seed: int
+) -> None:
+    runs = [_episode_trace(factory, actions, seed) for _ in range(2)]
+    _assert(
+        runs[0] == runs[1],
+        f"two episodes with seed={seed} and the same actions differ: {runs[0]} != {runs[1]}",
+    )
+
+
+def _episode_trace(factory: Callable[..., Environment], actions: list[Action], seed: int) -> list:
+    env = _build(factory)
+    try:
+        trace = [_comparable(env.reset(seed=seed))]
+        for action in actions:
+            observation = env.step(action)
+            trace.append(_comparable(observation))
+            if observation.done:
+                break
+        return trace
+    finally:
+        env.close()
+
+
+def _comparable(observation: Observation) -> Any:
+    """An observation's data without `metadata`, which may hold timings."""
+    data = to_builtins(observation)
+    data.pop("metadata", None)
+    return data
+
+
+def _check_render_modes(
+    factory: Callable[..., Environment], env_type: type[Environment], seed: int
+) -> None:
+    for mode in env_type.metadata.get("render_modes", []):
+        env = _build(factory, render_mode=mode)
+        try:
+            env.reset(seed=seed)
+            frame = env.render()
+            if mode == "ansi":
+                _assert(isinstance(frame, str), f"render() in 'ansi' mode returned {frame!r}")
+            elif mode == "rgb_array":
+                _assert(hasattr(frame, "shape"), "render() in 'rgb_array' mode returned no array")
+        finally:
+            env.close()
+
+
+def _check_close(factory: Callable[..., Environment], action: Action, seed: int) -> None:
+    env = _build(factory)
+    env.reset(seed=seed)
+    env.close()
+    env.close()
+    try:
+        env.step(action)
+    except EnvClosed:
+        return
+    raise CheckFailed("step() after close() did not raise EnvClosed")
+
+
+def _is_required(field: dataclasses.Field) -> bool:
+    return field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
