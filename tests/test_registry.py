@@ -36,3 +36,23 @@ def test_register_validates_entry_points():
         register("bad", "envtorch.envs.echo.EchoEnv")
     with pytest.raises(TypeError):
         register("bad", 3)
+
+
+def test_entry_point_discovery(tmp_path, monkeypatch):
+    from envtorch import registry
+
+    package = tmp_path / "tiny_envs"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        "from envtorch.envs.echo import EchoEnv\n\n\nclass TinyEnv(EchoEnv):\n    pass\n"
+    )
+    info = tmp_path / "tiny_envs-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tiny-envs\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[envtorch.envs]\ntiny = tiny_envs:TinyEnv\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry, "_discovered", False)
+    monkeypatch.setattr(registry, "_registry", dict(registry._registry))
+    env = make("tiny")
+    assert type(env).__name__ == "TinyEnv"
+    assert "tiny" in registered()

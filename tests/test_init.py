@@ -1,0 +1,52 @@
+import subprocess
+import sys
+
+import pytest
+
+from envtorch.cli import main
+from envtorch.cli.init import scaffold
+
+
+def test_init_output_passes_its_own_tests_and_the_checker(tmp_path, capsys):
+    root = tmp_path / "number-guess"
+    assert main(["init", "number guess", "--directory", str(root)]) == 0
+    assert "created" in capsys.readouterr().out
+    expected = {
+        "pyproject.toml",
+        "README.md",
+        "Dockerfile",
+        "number_guess/__init__.py",
+        "number_guess/environment.py",
+        "tests/test_environment.py",
+    }
+    assert {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()} == expected
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert "2 passed" in tests.stdout
+    check = subprocess.run(
+        [sys.executable, "-m", "envtorch", "check", "number_guess.environment:NumberGuessEnv"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert (
+        'number-guess = "number_guess.environment:NumberGuessEnv"'
+        in (root / "pyproject.toml").read_text()
+    )
+
+
+def test_init_refuses_bad_names_and_existing_folders(tmp_path):
+    with pytest.raises(ValueError, match="start with a letter"):
+        scaffold("9lives", tmp_path / "a")
+    with pytest.raises(ValueError, match="keyword"):
+        scaffold("class", tmp_path / "b")
+    scaffold("ok", tmp_path / "c")
+    with pytest.raises(ValueError, match="not empty"):
+        scaffold("ok", tmp_path / "c")
