@@ -3,7 +3,7 @@
 from envtorch.core.codec import decode, encode, from_builtins, json_schema, schemas, to_builtins
 from envtorch.core.environment import Environment
 from envtorch.core.errors import EnvClosed, EnvtorchError, ResetNeeded, ValidationError
-from envtorch.core.transforms import Compose, RewardSum, Transform
+from envtorch.core.transforms import Compose, RewardSum, RewardTransform, Transform
 from envtorch.core.types import Action, Observation, State
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "Observation",
     "ResetNeeded",
     "RewardSum",
+    "RewardTransform",
     "State",
     "Transform",
     "ValidationError",

@@ -50,10 +50,30 @@ class Compose(Transform):
         return f"Compose([{inner}])"
 
 
+class RewardTransform(Transform):
+    """A transform that adds `score(observation, action, state)` to `observation.reward`.
+
+    Subclasses implement `score`. After `reset()`, where no action was taken, the observation
+    passes through unrewarded. Inside a `RewardSum`, the sum uses `score` directly.
+    """
+
+    def score(self, observation: Observation, action: Action, state: State) -> float:
+        raise NotImplementedError
+
+    def __call__(
+        self, observation: Observation, action: Action | None, state: State
+    ) -> Observation:
+        if action is None:
+            return observation
+        observation.reward = (observation.reward or 0.0) + self.score(observation, action, state)
+        return observation
+
+
 class RewardSum(Transform):
     """Add a weighted sum of reward functions to `observation.reward`.
 
-    Each function maps `(observation, action, state)` to a float. Its unweighted value is recorded
+    Each function maps `(observation, action, state)` to a float; a `RewardTransform` counts by
+    its `score`. Each term's unweighted value is recorded
     in `observation.metadata["reward_terms"][name]`, so a trainer can log every term. Weights
     default to 1.0. The sum is added to the reward already present (`None` counts as 0). After
     `reset()`, where no action was taken, the observation passes through unrewarded.
@@ -69,7 +89,10 @@ class RewardSum(Transform):
         for name, function in functions.items():
             if not callable(function):
                 raise TypeError(f"reward term {name!r} is not callable: {function!r}")
-        self.functions = dict(functions)
+        self.functions = {
+            name: function.score if isinstance(function, RewardTransform) else function
+            for name, function in functions.items()
+        }
         self.weights = {name: float(weights.get(name, 1.0)) for name in self.functions}
 
     def __call__(

@@ -1,0 +1,186 @@
+"""Reward transforms for code actions: a right answer, unsafe code, code quality.
+
+Each is a `RewardTransform`: use it alone as an environment's `transform`, chain it with
+`Compose`, or weigh it inside a `RewardSum`. They read `action.code` and the observation's
+`value`, `stdout` and `success`.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from envtorch.core import Action, Observation, RewardTransform, State
+
+_NUMBER = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?(?:/\d+)?")
+
+
+class MathAnswerReward(RewardTransform):
+    """1.0 when the step's answer matches the expected one, else 0.0.
+
+    A right answer also ends the episode.
+    The expected answer comes from the constructor, or else from `state.task["answer"]`, so it
+    stays on the environment's side. The step's answer is its trailing expression's value or,
+    when there is none, the last number it printed. Numbers compare with a relative and
+    absolute `tolerance`; other answers compare as stripped strings.
+    """
+
+    def __init__(self, answer: Any = None, tolerance: float = 1e-6) -> None:
+        self.answer = answer
+        self.tolerance = tolerance
+
+    def score(self, observation: Observation, action: Action, state: State) -> float:
+        expected = self._expected(state)
+        given = _given_answer(observation)
+        if expected is None or given is None:
+            return 0.0
+        return 1.0 if _answers_match(given, expected, self.tolerance) else 0.0
+
+    def __call__(
+        self, observation: Observation, action: Action | None, state: State
+    ) -> Observation:
+        observation = super().__call__(observation, action, state)
+        if action is not None and observation.reward and self.score(observation, action, state):
+            observation.done = True
+        return observation
+
+    def _expected(self, state: State) -> Any:
+        if self.answer is not None:
+            return self.answer
+        task = state.task
+        if isinstance(task, dict):
+            return task.get("answer")
+        return getattr(task, "answer", None)
+
+    def __repr__(self) -> str:
+        return f"MathAnswerReward(tolerance={self.tolerance})"
+
+
+@dataclass(frozen=True)
+class SafetyFinding:
+    """One risky construct found in code: what it is and on which line."""
+
+    line: int
+    what: str
+
+
+RISKY_MODULES = frozenset(
+    "os subprocess socket ctypes cffi shutil multiprocessing pty signal importlib threading "
+    "resource mmap fcntl urllib http requests httpx asyncio pickle marshal sys".split()
+)
+RISKY_CALLS = frozenset({"eval", "exec", "compile", "__import__", "breakpoint", "globals", "vars"})
+ESCAPE_ATTRIBUTES = frozenset(
+    "__subclasses__ __globals__ __builtins__ __code__ __bases__ __mro__ __loader__".split()
+)
+
+
+class CodeSafetyPenalty(RewardTransform):
+    """`-penalty` when code spawns processes, evaluates strings or imports risky modules.
+
+    Detection walks the syntax tree, so strings and comments that merely mention `os.system` do
+    not count. The findings are listed in `observation.metadata["safety_findings"]`. Code that
+    does not parse is not penalised here (see `CodeQualityBonus`).
+    """
+
+    def __init__(self, penalty: float = 1.0) -> None:
+        self.penalty = penalty
+
+    def score(self, observation: Observation, action: Action, state: State) -> float:
+        findings = find_risky_code(getattr(action, "code", ""))
+        if findings:
+            observation.metadata["safety_findings"] = [
+                f"line {finding.line}: {finding.what}" for finding in findings
+            ]
+            return -self.penalty
+        return 0.0
+
+    def __repr__(self) -> str:
+        return f"CodeSafetyPenalty(penalty={self.penalty})"
+
+
+class CodeQualityBonus(RewardTransform):
+    """Up to `bonus`: a third each for code that parses, runs without an exception, and is concise.
+
+    Concise means at most `max_lines` non-blank lines.
+    """
+
+    def __init__(self, bonus: float = 1.0, max_lines: int = 30) -> None:
+        self.bonus = bonus
+        self.max_lines = max_lines
+
+    def score(self, observation: Observation, action: Action, state: State) -> float:
+        code = getattr(action, "code", "")
+        parses = _parses(code)
+        runs = parses and bool(getattr(observation, "success", False))
+        lines = [line for line in code.splitlines() if line.strip()]
+        concise = parses and len(lines) <= self.max_lines
+        return self.bonus * (parses + runs + concise) / 3
+
+    def __repr__(self) -> str:
+        return f"CodeQualityBonus(bonus={self.bonus}, max_lines={self.max_lines})"
+
+
+def find_risky_code(code: str) -> list[SafetyFinding]:
+    """Risky constructs in `code`: processes, string evaluation, risky imports, dunder escapes."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return []
+    findings = []
+    for node in ast.walk(tree):
+        what = _risk_of(node)
+        if what:
+            findings.append(SafetyFinding(line=getattr(node, "lineno", 0), what=what))
+    return findings
+
+
+def _risk_of(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Import):
+        risky = [alias.name for alias in node.names if alias.name.split(".")[0] in RISKY_MODULES]
+        return f"imports {', '.join(risky)}" if risky else None
+    if isinstance(node, ast.ImportFrom):
+        module = (node.module or "").split(".")[0]
+        return f"imports from {node.module}" if module in RISKY_MODULES else None
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        return f"calls {node.func.id}()" if node.func.id in RISKY_CALLS else None
+    if isinstance(node, ast.Attribute) and node.attr in ESCAPE_ATTRIBUTES:
+        return f"uses .{node.attr}"
+    return None
+
+
+def _parses(code: str) -> bool:
+    try:
+        ast.parse(code)
+    except SyntaxError:
+        return False
+    return True
+
+
+def _given_answer(observation: Observation) -> Any:
+    """The step's answer: its trailing expression's value, else the last number it printed."""
+    value = getattr(observation, "value", None)
+    if value is not None:
+        return value
+    numbers = _NUMBER.findall(getattr(observation, "stdout", "") or "")
+    return numbers[-1] if numbers else None
+
+
+def _answers_match(given: Any, expected: Any, tolerance: float) -> bool:
+    given_number, expected_number = _as_number(given), _as_number(expected)
+    if given_number is not None and expected_number is not None:
+        return math.isclose(given_number, expected_number, rel_tol=tolerance, abs_tol=tolerance)
+    return str(given).strip() == str(expected).strip()
+
+
+def _as_number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip().replace(",", "")):
+        return float(Fraction(value.strip().replace(",", "")))
+    return None
