@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
 from envtorch.core.errors import ValidationError
+
+if TYPE_CHECKING:
+    from envtorch.core.environment import Environment
 
 T = TypeVar("T")
 
@@ -61,7 +64,7 @@ def json_schema(type_: type) -> dict[str, Any]:
     return top
 
 
-def schemas(env_type: type) -> dict[str, dict[str, Any]]:
+def schemas(env_type: type[Environment[Any, Any, Any]]) -> dict[str, dict[str, Any]]:
     """The JSON Schemas of an environment's action, observation and state types."""
     return {
         "action": json_schema(env_type.action_type),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from envtorch.core.errors import EnvClosed, ResetNeeded
 from envtorch.core.transforms import TransformLike
@@ -78,7 +78,9 @@ class Environment(Generic[ActT, ObsT, StateT]):
         self._require_open()
         if seed is not None:
             self.rng.seed(seed)
-        self._state = self.state_type(episode_id=uuid.uuid4().hex, step_count=0, task=task)
+        self._state = cast(
+            StateT, self.state_type(episode_id=uuid.uuid4().hex, step_count=0, task=task)
+        )
         self._episode_start = time.monotonic()
         observation = self._reset(seed=seed, task=task)
         observation = self._transformed(observation, None)
@@ -150,7 +152,7 @@ class Environment(Generic[ActT, ObsT, StateT]):
     def _transformed(self, observation: ObsT, action: ActT | None) -> ObsT:
         if self.transform is None:
             return observation
-        return self.transform(observation, action, self.state)
+        return cast(ObsT, self.transform(observation, action, self.state))
 
     def _apply_step_budget(self, observation: ObsT) -> None:
         """End the episode as truncated when its step or time budget is spent."""
