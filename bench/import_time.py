@@ -1,8 +1,8 @@
-"""Median wall time of `import X` in fresh interpreters: envtorch against gymnasium and openenv.
+"""Median wall time of `import X` and of `envtorch ... --help` in fresh interpreters.
 
 Usage: python bench/import_time.py [--runs N]
-Peers are timed with their own interpreter when PEERS_PYTHON names one (e.g. a throwaway venv's
-python), else with this one; a peer that is not installed is reported as such.
+Peers (gymnasium, openenv) are timed with the interpreter named by PEERS_PYTHON (e.g. a
+throwaway venv's python), else with this one; a peer that is not installed is reported as such.
 """
 
 from __future__ import annotations
@@ -17,15 +17,14 @@ import time
 GOAL_SECONDS = 0.3
 
 
-def median_import_seconds(python: str, module: str, runs: int) -> float | None:
-    """Median wall time of `python -c "import module"`, or None when it is not importable."""
-    probe = subprocess.run([python, "-c", f"import {module}"], capture_output=True)
-    if probe.returncode != 0:
+def median_seconds(command: list[str], runs: int) -> float | None:
+    """Median wall time of running `command`, or None when it fails."""
+    if subprocess.run(command, capture_output=True).returncode != 0:
         return None
     samples = []
     for _ in range(runs):
         start = time.perf_counter()
-        subprocess.run([python, "-c", f"import {module}"], check=True)
+        subprocess.run(command, check=True, capture_output=True)
         samples.append(time.perf_counter() - start)
     return statistics.median(samples)
 
@@ -34,26 +33,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
-    peers_python = os.environ.get("PEERS_PYTHON", sys.executable)
-    rows = [
-        ("python (no import)", sys.executable, "sys"),
-        ("envtorch", sys.executable, "envtorch"),
-        ("envtorch.cli", sys.executable, "envtorch.cli"),
-        ("gymnasium", peers_python, "gymnasium"),
-        ("openenv (client)", peers_python, "openenv.core"),
-    ]
-    results = {
-        name: median_import_seconds(python, module, args.runs) for name, python, module in rows
+    ours = sys.executable
+    peers = os.environ.get("PEERS_PYTHON", sys.executable)
+    from envtorch.cli import SUBCOMMANDS
+
+    rows = {
+        "python -c pass": [ours, "-c", "pass"],
+        "import envtorch": [ours, "-c", "import envtorch"],
+        "import gymnasium": [peers, "-c", "import gymnasium"],
+        "import openenv (client)": [peers, "-c", "import openenv.core"],
+        "envtorch --help": [ours, "-m", "envtorch", "--help"],
     }
-    ours = results["envtorch"]
-    print(f"{'module':<22}{'median s':>10}{'vs envtorch':>14}")
+    for name in SUBCOMMANDS:
+        rows[f"envtorch {name} --help"] = [ours, "-m", "envtorch", name, "--help"]
+    results = {name: median_seconds(command, args.runs) for name, command in rows.items()}
+    reference = results["import envtorch"] or float("nan")
+    print(f"{'command':<28}{'median s':>10}{'vs import envtorch':>20}{'goal <= 0.3 s':>15}")
     for name, seconds in results.items():
         if seconds is None:
-            print(f"{name:<22}{'not installed':>10}")
+            print(f"{name:<28}{'not installed':>10}")
             continue
-        print(f"{name:<22}{seconds:>10.3f}{seconds / ours:>13.1f}x")
-    verdict = "met" if ours <= GOAL_SECONDS else "MISSED"
-    print(f"goal: import envtorch <= {GOAL_SECONDS} s: {verdict} ({ours:.3f} s)")
+        ours_row = "envtorch" in name
+        verdict = ("met" if seconds <= GOAL_SECONDS else "MISSED") if ours_row else ""
+        print(f"{name:<28}{seconds:>10.3f}{seconds / reference:>19.1f}x{verdict:>15}")
 
 
 if __name__ == "__main__":
