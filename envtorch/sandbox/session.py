@@ -89,8 +89,11 @@ class SandboxSession:
         self._pidfd: int | None = None
         self._dead_reason: str | None = None
         self._request_id = 0
+        self.pid = 0
+        """The host pid of the session's first process; its pid namespace holds all the others."""
         try:
             pid = self._receive_hello(time.monotonic() + HELLO_TIMEOUT)
+            self.pid = pid
             self._pidfd = os.pidfd_open(pid)
             if cgroups is not None:
                 self._groups = cgroups.add_session(

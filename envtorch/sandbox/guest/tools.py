@@ -10,6 +10,7 @@ import __future__
 
 import builtins
 import inspect
+import typing
 from collections.abc import Callable
 from typing import Any
 
@@ -40,16 +41,22 @@ def make_stub(spec: ToolSpec, call_tool: CallTool) -> Callable[..., Any]:
 
 
 def parse_signature(text: str) -> inspect.Signature | None:
-    """The `inspect.Signature` a signature text describes, or None when it cannot be rebuilt."""
+    """The `inspect.Signature` a signature text describes, or None when it cannot be rebuilt.
+
+    Annotations are evaluated with the builtins and `typing` names; where that fails (a type
+    that exists only on the host) they stay as strings.
+    """
     source = f"def tool{text}:\n    pass\n"
-    flags = __future__.annotations.compiler_flag
-    namespace: dict[str, Any] = {}
-    try:
-        code = compile(source, "<tool signature>", "exec", flags=flags, dont_inherit=True)
-        exec(code, {"__builtins__": {}}, namespace)
-        return inspect.signature(namespace["tool"])
-    except Exception:
-        return None
+    names = {"__builtins__": builtins, **{name: getattr(typing, name) for name in typing.__all__}}
+    for flags in (0, __future__.annotations.compiler_flag):
+        namespace: dict[str, Any] = {}
+        try:
+            code = compile(source, "<tool signature>", "exec", flags=flags, dont_inherit=True)
+            exec(code, dict(names), namespace)
+            return inspect.signature(namespace["tool"])
+        except Exception:
+            continue
+    return None
 
 
 def describe(specs: list[ToolSpec]) -> str:

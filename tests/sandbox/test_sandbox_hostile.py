@@ -1,0 +1,266 @@
+"""Hostile code: each attack stays in its session; the host and a bystander session are unharmed.
+
+Every test here uses the `bystander` fixture: a session opened before the attack whose variables
+and workspace file are checked after it.
+"""
+
+import os
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from envtorch.sandbox import Limits, Sandbox
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def test_cannot_connect_to_a_listener_on_the_host(session, bystander):
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.settimeout(0.2)
+        port = listener.getsockname()[1]
+        code = (
+            "import socket\n"
+            "errors = []\n"
+            "families = (socket.AF_INET, socket.AF_INET6, socket.AF_NETLINK, socket.AF_PACKET)\n"
+            "for family in families:\n"
+            "    try:\n"
+            "        socket.socket(family, socket.SOCK_DGRAM)\n"
+            "    except OSError as error:\n"
+            "        errors.append(error.errno)\n"
+            f"socket.create_connection(('127.0.0.1', {port}), timeout=1)"
+        )
+        result = session.execute(code)
+        assert result.exception.type == "PermissionError"
+        assert session.execute("errors").value == [1, 1, 1, 1]
+        with pytest.raises(TimeoutError):
+            listener.accept()
+
+
+def test_cannot_write_outside_the_workspace(session, bystander):
+    targets = ["/x", "/usr/x", "/opt/envtorch/guest/x", "/dev/x", f"{os.__file__}.x", "/proc/x"]
+    code = (
+        f"failures = []\nfor path in {targets!r}:\n"
+        "    try:\n"
+        "        open(path, 'w').write('owned')\n"
+        "    except OSError as error:\n"
+        "        failures.append(path)\n"
+        "failures"
+    )
+    assert session.execute(code).value == targets
+    assert not Path(f"{os.__file__}.x").exists()
+
+
+def test_cannot_read_another_sessions_files(session, bystander):
+    code = (
+        "import os, glob\n"
+        "found = glob.glob('/tmp/**', recursive=True) + glob.glob('/dev/shm/**', recursive=True)\n"
+        "found, os.listdir('/proc')"
+    )
+    assert session.execute(code).value == [["/tmp/", "/dev/shm/"], []]
+
+
+def test_cannot_read_host_files_or_environment(session, bystander, monkeypatch):
+    monkeypatch.setenv("ENVTORCH_TEST_SECRET", "hunter2")
+    fresh = session.execute(
+        "import os\nsorted(os.environ), os.path.exists('/etc/passwd'), os.path.exists('/root'), "
+        "os.path.exists('/proc/1/environ')"
+    )
+    names, passwd, root_home, proc = fresh.value
+    assert "ENVTORCH_TEST_SECRET" not in names and not any("SECRET" in name for name in names)
+    assert not passwd and not proc
+    if root_home:
+        assert session.execute("os.listdir('/root')").value == [".pyenv"]
+
+
+def test_cannot_gain_privileges_or_make_namespaces(session, bystander):
+    code = (
+        "import ctypes, os\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "outcomes = [libc.unshare(0x10000000), libc.mount(b'none', b'/tmp', b'tmpfs', 0, None)]\n"
+        "try:\n"
+        "    os.setuid(0)\n"
+        "except OSError:\n"
+        "    outcomes.append('setuid refused')\n"
+        "outcomes, os.getuid(), os.path.exists('/proc/self/status')"
+    )
+    outcomes, uid, status = session.execute(code).value
+    assert outcomes == [-1, -1, "setuid refused"]
+    assert uid == 1000 and status is False
+
+
+def test_fork_bomb_is_capped_and_contained(sandbox, bystander):
+    session = sandbox.open()
+    code = (
+        "import os, time\n"
+        "children = 0\n"
+        "try:\n"
+        "    while True:\n"
+        "        if os.fork() == 0:\n"
+        "            time.sleep(60)\n"
+        "            os._exit(0)\n"
+        "        children += 1\n"
+        "except OSError as error:\n"
+        "    stopped = error.errno\n"
+        "children"
+    )
+    result = session.execute(code, timeout=5)
+    assert result.success, result.exception
+    assert result.value < sandbox.limits.processes
+    session.close()
+
+
+def test_recursive_fork_bomb_is_killed_with_its_session(sandbox, bystander):
+    session = sandbox.open()
+    result = session.execute(
+        "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass",
+        timeout=0.5,
+    )
+    assert result.timed_out
+    session.close()
+
+
+def test_memory_hog_gets_a_memory_error_and_the_session_lives(session, bystander):
+    result = session.execute("hog = bytearray(64 * 2**30)")
+    assert result.exception.type == "MemoryError"
+    growing = session.execute("chunks = []\nwhile True:\n    chunks.append(bytearray(2**26))")
+    assert growing.exception.type == "MemoryError" or growing.killed
+    if not growing.killed:
+        assert session.execute("del chunks\n'recovered'").value == "recovered"
+
+
+def test_memory_cap_kills_a_session_that_touches_too_much():
+    limits = Limits(address_space=8 << 30, memory=128 << 20, kill_grace=0.5)
+    with Sandbox(limits) as small:
+        small.open().close()
+        if not any("caps on" in note for note in small.notes):
+            pytest.skip(small.notes[0])
+        with small.open() as session:
+            result = session.execute(
+                "block = bytearray(1 << 30)\nfor i in range(0, len(block), 4096):\n    block[i] = 1"
+            )
+            assert result.killed
+            assert "memory" in result.exception.message
+
+
+def test_busy_loop_hits_the_soft_timeout_and_keeps_state(session, bystander):
+    session.execute("progress = 0")
+    result = session.execute("while True:\n    progress += 1", timeout=0.3)
+    assert result.timed_out and not result.killed
+    assert session.execute("progress > 0").value is True
+
+
+def test_c_level_loop_is_hard_killed(session, bystander):
+    result = session.execute("sum(range(10**13))", timeout=0.3)
+    assert result.killed and result.timed_out
+
+
+def test_code_that_ignores_the_alarm_is_hard_killed(session, bystander):
+    result = session.execute(
+        "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    pass",
+        timeout=0.3,
+    )
+    assert result.killed and result.timed_out
+
+
+def test_code_that_swallows_the_timeout_is_hard_killed(session, bystander):
+    code = (
+        "while True:\n"
+        "    try:\n"
+        "        while True:\n"
+        "            pass\n"
+        "    except BaseException:\n"
+        "        caught = True"
+    )
+    result = session.execute(code, timeout=0.3)
+    assert result.killed
+
+
+def test_cannot_kill_other_sessions_processes(session, bystander):
+    code = (
+        "import os, signal\n"
+        "hits = 0\n"
+        "for pid in range(2, 4096):\n"
+        "    try:\n"
+        "        os.kill(pid, signal.SIGKILL)\n"
+        "        hits += 1\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "try:\n"
+        "    os.kill(-1, signal.SIGKILL)\n"
+        "except OSError:\n"
+        "    pass\n"
+        "hits"
+    )
+    assert session.execute(code).value == 0
+
+
+def test_output_flood_is_truncated(session, bystander):
+    result = session.execute(
+        "import os, sys\n"
+        "for _ in range(2000):\n"
+        "    os.write(1, b'z' * 10000)\n"
+        "    print('e' * 1000, file=sys.stderr)"
+    )
+    assert result.success
+    assert "output truncated" in result.stdout and "output truncated" in result.stderr
+    assert len(result.stdout) < 5000 and len(result.stderr) < 5000
+
+
+def test_endless_output_stops_at_the_timeout_or_file_size_limit(session, bystander):
+    result = session.execute("while True:\n    print('flood' * 1000)", timeout=1)
+    assert not result.killed
+    assert "output truncated" in result.stdout
+    assert session.execute("print('quiet')").stdout == "quiet\n"
+
+
+def test_garbage_frames_from_the_sandbox_kill_only_that_session(session, bystander):
+    result = session.execute(
+        "list_tools.__self__._sock.sendall(b'\\xff\\xff\\xff\\xff' + b'x' * 64)\n"
+        "import time\n"
+        "time.sleep(5)"
+    )
+    assert result.killed and "protocol" in result.exception.message
+
+
+def test_malformed_json_from_the_sandbox_kills_only_that_session(session, bystander):
+    result = session.execute(
+        "list_tools.__self__._sock.sendall(b'\\x00\\x00\\x00\\x05{oops')\n"
+        "import time\n"
+        "time.sleep(5)"
+    )
+    assert result.killed and "protocol" in result.exception.message
+
+
+def test_sessions_run_as_an_unprivileged_host_user(session):
+    status = Path(f"/proc/{session.pid}/status").read_text()
+    real_uid = int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
+    assert real_uid != 0
+
+
+def test_closing_a_session_ends_its_detached_processes(sandbox):
+    marker = "4242.125"
+    session = sandbox.open()
+    session.execute(
+        f"import subprocess\nsubprocess.Popen(['sleep', '{marker}'], start_new_session=True)"
+    )
+    assert _processes_running(marker)
+    session.close()
+    deadline = time.monotonic() + 5
+    while _processes_running(marker) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not _processes_running(marker)
+
+
+def _processes_running(marker):
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and marker.encode() in (entry / "cmdline").read_bytes():
+                found.append(entry.name)
+        except OSError:
+            continue
+    return found

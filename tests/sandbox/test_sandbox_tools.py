@@ -1,0 +1,124 @@
+"""Host tools called from inside the sandbox through stubs."""
+
+import pytest
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def search(query: str, limit: int = 3) -> list[str]:
+    """Search the catalogue for `query`."""
+    return [f"{query}-{index}" for index in range(limit)]
+
+
+def fail(kind: str) -> None:
+    """Raise an error of `kind`."""
+    if kind == "value":
+        raise ValueError("bad value from the host")
+    raise LookupError("custom host failure")
+
+
+class Counter:
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, amount: int = 1) -> int:
+        """Count calls."""
+        self.calls += amount
+        return self.calls
+
+
+def opaque():
+    """Return a host object."""
+    return object()
+
+
+@pytest.fixture
+def tooled(sandbox):
+    counter = Counter()
+    tools = {"search": search, "fail": fail, "count": counter, "opaque": opaque}
+    with sandbox.open(tools=tools) as session:
+        yield session, counter
+
+
+def test_tools_are_called_with_json_arguments_and_results(tooled):
+    session, counter = tooled
+    result = session.execute("hits = search('cat', limit=2)\nhits + [count(), count(amount=5)]")
+    assert result.value == ["cat-0", "cat-1", 1, 6]
+    assert counter.calls == 6
+
+
+def test_many_tool_calls_chain_in_one_execution(tooled):
+    session, counter = tooled
+    result = session.execute("for _ in range(50):\n    count()\ncount(0)")
+    assert result.value == 50 and counter.calls == 50
+
+
+def test_stubs_carry_the_host_signature_and_docstring(tooled):
+    session, _ = tooled
+    result = session.execute("import inspect\nstr(inspect.signature(search)), search.__doc__")
+    assert result.value == [
+        "(query: str, limit: int = 3) -> list[str]",
+        "Search the catalogue for `query`.",
+    ]
+    listing = session.execute("list_tools()").value
+    assert "def search(query: str, limit: int = 3) -> list[str]:" in listing
+    assert '"""Search the catalogue for `query`."""' in listing
+    assert "def count(amount: int = 1) -> int:" in listing
+
+
+def test_wrong_arguments_fail_inside_before_reaching_the_host(tooled):
+    session, counter = tooled
+    result = session.execute("count(1, 2, 3)")
+    assert result.exception.type == "TypeError"
+    assert counter.calls == 0
+
+
+def test_host_errors_are_raised_inside(tooled):
+    session, _ = tooled
+    result = session.execute("fail('value')")
+    assert result.exception.type == "ValueError"
+    assert "bad value from the host" in result.exception.message
+    result = session.execute(
+        "try:\n    fail('lookup')\nexcept LookupError as e:\n    caught = e\nstr(caught)"
+    )
+    assert "custom host failure" in result.value
+
+
+def test_non_json_values_never_cross(tooled):
+    session, _ = tooled
+    assert session.execute("search(object())").exception.type == "TypeError"
+    result = session.execute("opaque()")
+    assert result.exception is not None
+    assert "object" in result.exception.message
+
+
+def test_no_host_object_is_reachable_from_a_stub(tooled):
+    session, _ = tooled
+    code = (
+        "cells = [c.cell_contents for c in search.__closure__]\n"
+        "[type(c).__module__ + '.' + type(c).__qualname__ for c in cells]"
+    )
+    kinds = session.execute(code).value
+    assert all(kind.startswith(("guest.", "builtins.", "inspect.")) for kind in kinds), kinds
+
+
+def test_an_unregistered_tool_is_a_name_error(tooled):
+    session, counter = tooled
+    assert session.execute("delete_everything()").exception.type == "NameError"
+    forged = session.execute("list_tools.__self__.call_tool('delete_everything', (), {})")
+    assert forged.exception.type == "NameError"
+    assert "no tool named 'delete_everything'" in forged.exception.message
+    assert counter.calls == 0
+
+
+def test_sessions_without_tools_still_list_them(session):
+    assert session.execute("list_tools()").value == ""
+
+
+def test_bad_tool_registrations_are_refused(sandbox):
+    with pytest.raises(ValueError, match="identifier"):
+        sandbox.open(tools={"not valid": search})
+    with pytest.raises(ValueError, match="reserved"):
+        sandbox.open(tools={"list_tools": search})
+    with pytest.raises(TypeError, match="callable"):
+        sandbox.open(tools={"x": 3})
