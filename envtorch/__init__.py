@@ -28,6 +28,10 @@ _LAZY = {
     "EchoEnv": "envtorch.envs.echo",
     "EchoAction": "envtorch.envs.echo",
     "EchoObservation": "envtorch.envs.echo",
+    "Collector": "envtorch.collect",
+    "Trajectory": "envtorch.collect",
+    "MathEnv": "envtorch.envs.math",
+    "MathAnswer": "envtorch.envs.math",
 }
 
 __all__ = [

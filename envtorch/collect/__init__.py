@@ -1,0 +1,6 @@
+"""Collect rollouts: a policy, many envs and a task source yield batches of trajectories."""
+
+from envtorch.collect.collector import INLINE_CALL_LIMIT, Collector, PolicyInput
+from envtorch.collect.trajectory import Batch, Step, Trajectory
+
+__all__ = ["INLINE_CALL_LIMIT", "Batch", "Collector", "PolicyInput", "Step", "Trajectory"]

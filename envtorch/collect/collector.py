@@ -1,0 +1,430 @@
+"""The Collector: a policy, many envs and a source of tasks, yielding batches of trajectories.
+
+```python
+collector = Collector(lambda: make("math"), policy, tasks=dataset, group_size=8, batch_size=64)
+for batch in collector:
+    advantages = batch.completed().advantages()
+```
+
+Underneath runs one asyncio loop: `concurrency` slots each run episodes one after another on
+their own env handle, and every episode waiting for an action joins the next policy call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from envtorch.collect.tasks import EpisodeSpec, episode_specs
+from envtorch.collect.trajectory import Batch, Step, Trajectory
+
+INLINE_CALL_LIMIT = 0.001
+"""Seconds a sync env call may take on the event loop before its handle moves to worker threads."""
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyInput:
+    """What the policy sees of one episode waiting for an action.
+
+    `observation` is the env's latest observation and `history` the episode's steps so far. The
+    task's visible fields are whatever the env put into its observations: the collector never
+    passes the task itself, so a hidden answer stays with the env. `group` and `episode` number
+    the task and the episode, as on the resulting `Trajectory`.
+    """
+
+    observation: Any
+    history: tuple[Step, ...]
+    group: int
+    episode: int
+
+
+class Collector:
+    """An iterable of `Batch`es of finished trajectories, like a DataLoader of rollouts.
+
+    - `envs`: a factory called with no arguments that returns an env handle: a local
+      `Environment`, or a client (`EnvClient`, `AsyncEnvClient`) with the same `reset`, `step` and
+      `close`. It may be async. Each of the `concurrency` slots makes one handle and reuses it;
+      a handle that raised is closed and replaced by a new one.
+    - `policy`: called with a list of `PolicyInput`s (every episode currently waiting, so an LLM
+      server gets them in one call) and returns one action per input, in order. It may be a
+      coroutine function; a sync policy runs in a worker thread. One call runs at a time.
+    - `tasks`: any iterable: a list, a generator, a `datasets.Dataset`, a torch `DataLoader`
+      (batches are split into single tasks). Each task goes to `env.reset(task=...)` in
+      `group_size` episodes that form one group. The source is started over when it ends if
+      `cycle` and it can be iterated again; `total` stops after that many episodes.
+    - `max_steps`: the collector's own step budget per episode; hitting it truncates the episode.
+    - `batch_size`: trajectories per batch, a multiple of `group_size`, so a batch holds whole
+      groups; the last batch may be smaller.
+    - `seed`: with a seed, the episodes of group `g` are reset with `seed + g` and batches hold
+      groups in task order, so a deterministic policy gives the same batches on every run.
+      Without one, groups are batched as soon as they finish.
+    - `progress`: a tqdm bar (on a terminal) with turns/s, the last batch's mean reward and the
+      failures so far.
+
+    Async env handles (whose `step` is a coroutine function) are awaited. Sync handles are called
+    on the event loop while their calls take under `INLINE_CALL_LIMIT`, which keeps cheap
+    in-process envs fast; a handle that once took longer is called in worker threads from then on.
+
+    When an env, the env factory or the policy raises, the episode is kept with its `failure`
+    reason and the collection goes on. Iterate with `for` or, inside a running event loop,
+    `async for`.
+    """
+
+    def __init__(
+        self,
+        envs: Callable[[], Any],
+        policy: Callable[[list[PolicyInput]], Any],
+        tasks: Iterable[Any],
+        *,
+        group_size: int = 1,
+        max_steps: int = 16,
+        batch_size: int = 64,
+        concurrency: int = 64,
+        total: int | None = None,
+        cycle: bool = True,
+        seed: int | None = None,
+        progress: bool = True,
+    ) -> None:
+        if not callable(envs):
+            raise TypeError(f"envs must be a factory of env handles (a callable), got {envs!r}")
+        if not callable(policy):
+            raise TypeError(f"policy must be callable, got {policy!r}")
+        if not isinstance(tasks, Iterable):
+            raise TypeError(f"tasks must be iterable, got {type(tasks).__name__}")
+        for name, value in [
+            ("group_size", group_size),
+            ("max_steps", max_steps),
+            ("batch_size", batch_size),
+            ("concurrency", concurrency),
+        ]:
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if batch_size % group_size:
+            raise ValueError(
+                f"batch_size ({batch_size}) must be a multiple of group_size ({group_size}) "
+                "so that every batch holds whole groups"
+            )
+        if total is not None and (total < 1 or total % group_size):
+            raise ValueError(f"total must be a positive multiple of group_size, got {total!r}")
+        self.envs = envs
+        self.policy = policy
+        self.tasks = tasks
+        self.group_size = group_size
+        self.max_steps = max_steps
+        self.batch_size = batch_size
+        self.concurrency = concurrency
+        self.total = total
+        self.cycle = cycle
+        self.seed = seed
+        self.progress = progress
+
+    def __iter__(self) -> Iterator[Batch]:
+        loop = asyncio.new_event_loop()
+        batches = self._batches()
+        try:
+            while True:
+                try:
+                    yield loop.run_until_complete(anext(batches))
+                except StopAsyncIteration:
+                    return
+        finally:
+            loop.run_until_complete(batches.aclose())
+            loop.close()
+
+    def __aiter__(self) -> AsyncIterator[Batch]:
+        return self._batches()
+
+    async def _batches(self) -> AsyncIterator[Batch]:
+        """The main loop: start the slots and the policy, batch whole groups as they finish."""
+        episodes = episode_specs(
+            self.tasks,
+            group_size=self.group_size,
+            cycle=self.cycle,
+            total=self.total,
+            seed=self.seed,
+        )
+        executor = ThreadPoolExecutor(self.concurrency + 1, thread_name_prefix="envtorch-collect")
+        policy = _PolicyBatcher(self.policy, executor)
+        finished: asyncio.Queue[Trajectory | None] = asyncio.Queue()
+        slots = [
+            asyncio.create_task(self._run_slot(episodes, policy, executor, finished))
+            for _ in range(self.concurrency)
+        ]
+        serving = asyncio.create_task(policy.serve())
+        groups = _Groups(self.group_size, in_order=self.seed is not None)
+        progress = _Progress(self.progress, self.total)
+        try:
+            running = len(slots)
+            while running:
+                trajectory = await finished.get()
+                if trajectory is None:
+                    running -= 1
+                    continue
+                groups.add(trajectory)
+                while len(groups.ready) >= self.batch_size:
+                    yield progress.shown(groups.take(self.batch_size))
+            await asyncio.gather(*slots)
+            if groups.ready:
+                yield progress.shown(groups.take(len(groups.ready)))
+        finally:
+            for task in [*slots, serving]:
+                task.cancel()
+            await asyncio.gather(*slots, serving, return_exceptions=True)
+            executor.shutdown(wait=False, cancel_futures=True)
+            progress.close()
+
+    async def _run_slot(
+        self,
+        episodes: Iterator[EpisodeSpec],
+        policy: _PolicyBatcher,
+        executor: ThreadPoolExecutor,
+        finished: asyncio.Queue[Trajectory | None],
+    ) -> None:
+        """Run episodes one after another on one env handle until the task source runs out.
+
+        What the task source raises ends the collection: it is the caller's data, not an episode.
+        """
+        env = _EnvSlot(self.envs, executor)
+        try:
+            for spec in episodes:
+                finished.put_nowait(await self._run_episode(env, policy, spec))
+        finally:
+            await env.discard()
+            finished.put_nowait(None)
+
+    async def _run_episode(
+        self, env: _EnvSlot, policy: _PolicyBatcher, spec: EpisodeSpec
+    ) -> Trajectory:
+        """One episode: reset with the task, then ask the policy and step until done or budget."""
+        trajectory = Trajectory(task=spec.task, group=spec.group, episode=spec.episode)
+        start = time.perf_counter()
+        try:
+            observation = await env.call("reset", seed=spec.seed, task=spec.task)
+            while not observation.done:
+                if len(trajectory.steps) == self.max_steps:
+                    trajectory.truncated = True
+                    break
+                asked = time.perf_counter()
+                action = await policy.act(
+                    PolicyInput(observation, tuple(trajectory.steps), spec.group, spec.episode)
+                )
+                trajectory.policy_seconds += time.perf_counter() - asked
+                result = await env.call("step", action)
+                trajectory.steps.append(
+                    Step(observation=observation, action=action, reward=result.reward)
+                )
+                observation = result
+            trajectory.last_observation = observation
+            trajectory.done = observation.done
+            trajectory.truncated = trajectory.truncated or observation.truncated
+        except _PolicyFailed as failure:
+            trajectory.failure = str(failure)
+        except Exception as error:
+            trajectory.failure = _describe(error)
+            await env.discard()
+        trajectory.seconds = time.perf_counter() - start
+        trajectory.env_seconds = trajectory.seconds - trajectory.policy_seconds
+        return trajectory
+
+
+class _EnvFailed(Exception):
+    """An env handle (or the factory making one) raised; the message names the call."""
+
+
+class _PolicyFailed(Exception):
+    """The policy raised or answered with the wrong number of actions."""
+
+
+def _is_coroutine_callable(function: Any) -> bool:
+    """True for an `async def` function, or an object whose `__call__` is one."""
+    return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(
+        type(function).__call__
+    )
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, _EnvFailed):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
+
+class _EnvSlot:
+    """One of the `concurrency` places episodes run in, holding an env handle from the factory.
+
+    The handle is made on first use and again after `discard()`. Async handles are awaited; sync
+    ones run on the loop while quick, in worker threads once a call took longer than
+    `INLINE_CALL_LIMIT`.
+    """
+
+    def __init__(self, factory: Callable[[], Any], executor: ThreadPoolExecutor) -> None:
+        self._factory = factory
+        self._executor = executor
+        self._handle: Any = None
+        self._is_async = False
+        self._threaded = False
+
+    async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Call `reset`, `step` or `close` on the handle; errors become `_EnvFailed`."""
+        if self._handle is None:
+            await self._open()
+        try:
+            return await self._invoke(getattr(self._handle, method), *args, **kwargs)
+        except Exception as error:
+            raise _EnvFailed(f"env.{method} raised {type(error).__name__}: {error}") from error
+
+    async def discard(self) -> None:
+        """Close the handle, ignoring its errors, so the next call makes a fresh one."""
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            with contextlib.suppress(Exception):
+                await self._invoke(handle.close)
+
+    async def _open(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            handle = await loop.run_in_executor(self._executor, self._factory)
+            if inspect.isawaitable(handle):
+                handle = await handle
+        except Exception as error:
+            raise _EnvFailed(f"creating the env raised {type(error).__name__}: {error}") from error
+        self._handle = handle
+        self._is_async = inspect.iscoroutinefunction(getattr(handle, "step", None))
+        self._threaded = False
+
+    async def _invoke(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if self._is_async:
+            return await function(*args, **kwargs)
+        if self._threaded:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, lambda: function(*args, **kwargs))
+        start = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            self._threaded = time.perf_counter() - start > INLINE_CALL_LIMIT
+
+
+class _PolicyBatcher:
+    """Gathers the episodes waiting for an action and asks the policy for all of them at once."""
+
+    def __init__(self, policy: Callable[[list[PolicyInput]], Any], executor: ThreadPoolExecutor):
+        self._policy = policy
+        self._executor = executor
+        self._is_async = _is_coroutine_callable(policy)
+        self._waiting: list[tuple[PolicyInput, asyncio.Future[Any]]] = []
+        self._wakeup = asyncio.Event()
+
+    async def act(self, item: PolicyInput) -> Any:
+        """The policy's action for one episode, from the next batched call."""
+        future = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, future))
+        self._wakeup.set()
+        return await future
+
+    async def serve(self) -> None:
+        """Call the policy for every waiting episode, one call at a time, forever."""
+        while True:
+            await self._wakeup.wait()
+            await asyncio.sleep(0)
+            self._wakeup.clear()
+            waiting, self._waiting = self._waiting, []
+            try:
+                actions = await self._actions([item for item, _ in waiting])
+            except _PolicyFailed as failure:
+                for _, future in waiting:
+                    if not future.done():
+                        future.set_exception(failure)
+                continue
+            for (_, future), action in zip(waiting, actions, strict=True):
+                if not future.done():
+                    future.set_result(action)
+
+    async def _actions(self, inputs: list[PolicyInput]) -> list[Any]:
+        try:
+            if self._is_async:
+                actions = await self._policy(inputs)
+            else:
+                loop = asyncio.get_running_loop()
+                actions = await loop.run_in_executor(self._executor, self._policy, inputs)
+            actions = list(actions)
+        except Exception as error:
+            raise _PolicyFailed(f"policy raised {type(error).__name__}: {error}") from error
+        if len(actions) != len(inputs):
+            raise _PolicyFailed(f"policy returned {len(actions)} actions for {len(inputs)} inputs")
+        return actions
+
+
+class _Groups:
+    """Holds finished trajectories until their group is whole, then makes the group ready.
+
+    With `in_order`, whole groups become ready in task order; otherwise as soon as they are whole.
+    The members of a group are ordered by episode.
+    """
+
+    def __init__(self, group_size: int, in_order: bool) -> None:
+        self.group_size = group_size
+        self.in_order = in_order
+        self.ready: list[Trajectory] = []
+        self._partial: dict[int, list[Trajectory]] = {}
+        self._whole: dict[int, list[Trajectory]] = {}
+        self._next_group = 0
+
+    def add(self, trajectory: Trajectory) -> None:
+        members = self._partial.setdefault(trajectory.group, [])
+        members.append(trajectory)
+        if len(members) < self.group_size:
+            return
+        del self._partial[trajectory.group]
+        members.sort(key=lambda member: member.episode)
+        if not self.in_order:
+            self.ready.extend(members)
+            return
+        self._whole[trajectory.group] = members
+        while self._next_group in self._whole:
+            self.ready.extend(self._whole.pop(self._next_group))
+            self._next_group += 1
+
+    def take(self, count: int) -> Batch:
+        batch, self.ready = Batch(self.ready[:count]), self.ready[count:]
+        return batch
+
+
+class _Progress:
+    """A tqdm bar over trajectories showing turns/s, the last batch's mean reward and failures."""
+
+    def __init__(self, enabled: bool, total: int | None) -> None:
+        from tqdm import tqdm
+
+        self._bar = tqdm(
+            total=total, unit="traj", desc="collect", disable=None if enabled else True
+        )
+        self._start = time.perf_counter()
+        self._turns = 0
+        self._failures = 0
+
+    def shown(self, batch: Batch) -> Batch:
+        """Count the batch on the bar and return it."""
+        self._turns += sum(len(trajectory.steps) for trajectory in batch)
+        completed = batch.completed()
+        self._failures += len(batch) - len(completed)
+        rewards = completed.rewards()
+        elapsed = max(time.perf_counter() - self._start, 1e-9)
+        self._bar.set_postfix(
+            {
+                "turns/s": f"{self._turns / elapsed:.0f}",
+                "reward": f"{sum(rewards) / len(rewards):.3f}" if rewards else "-",
+                "failed": self._failures,
+            },
+            refresh=False,
+        )
+        self._bar.update(len(batch))
+        return batch
+
+    def close(self) -> None:
+        self._bar.close()

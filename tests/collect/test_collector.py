@@ -1,0 +1,408 @@
+import asyncio
+import threading
+import time
+
+import pytest
+
+from envtorch.collect import Batch, Collector, PolicyInput
+from envtorch.core import Environment, Observation, State
+from envtorch.envs.echo import EchoAction, EchoEnv
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def say_step(inputs: list[PolicyInput]) -> list[EchoAction]:
+    return [EchoAction(message=f"g{item.group} step {len(item.history)}") for item in inputs]
+
+
+def collect(**kwargs) -> list[Batch]:
+    kwargs.setdefault("progress", False)
+    return list(Collector(**kwargs))
+
+
+def summary(batches: list[Batch]) -> list[list[tuple]]:
+    return [
+        [(t.group, t.episode, t.task, t.reward, [s.action.message for s in t.steps]) for t in batch]
+        for batch in batches
+    ]
+
+
+def test_echo_collection_is_deterministic_under_a_seed():
+    def run():
+        return collect(
+            envs=EchoEnv,
+            policy=say_step,
+            tasks=["a", "b", "c", "d", "e"],
+            group_size=2,
+            max_steps=3,
+            batch_size=4,
+            concurrency=3,
+            total=10,
+            seed=7,
+        )
+
+    first, second = run(), run()
+    assert summary(first) == summary(second)
+    assert [len(batch) for batch in first] == [4, 4, 2]
+    trajectories = [t for batch in first for t in batch]
+    assert [t.group for t in trajectories] == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
+    assert [t.task for t in trajectories] == ["a", "a", "b", "b", "c", "c", "d", "d", "e", "e"]
+    first_steps = trajectories[0].steps
+    assert [s.action.message for s in first_steps] == ["g0 step 0", "g0 step 1", "g0 step 2"]
+    assert trajectories[0].reward == pytest.approx(0.9 * 3)
+    assert all(t.truncated and not t.done and t.failure is None for t in trajectories)
+
+
+def test_each_task_runs_group_size_times_and_batches_hold_whole_groups():
+    batches = collect(
+        envs=EchoEnv,
+        policy=say_step,
+        tasks=range(6),
+        group_size=4,
+        max_steps=1,
+        batch_size=8,
+        concurrency=5,
+        total=24,
+    )
+    assert [len(batch) for batch in batches] == [8, 8, 8]
+    for batch in batches:
+        groups = {}
+        for trajectory in batch:
+            groups.setdefault(trajectory.group, []).append(trajectory)
+        assert all(len(members) == 4 for members in groups.values())
+        assert all(len({m.task for m in members}) == 1 for members in groups.values())
+    assert sorted(t.task for batch in batches for t in batch) == sorted(list(range(6)) * 4)
+
+
+class _SeededEcho(EchoEnv):
+    def _reset(self, *, seed, task):
+        self.seen_seed = seed
+        return super()._reset(seed=seed, task=task)
+
+    def _step(self, action):
+        observation = super()._step(action)
+        observation.reward = float(self.seen_seed)
+        return observation
+
+
+def test_group_members_share_their_reset_seed():
+    batches = collect(
+        envs=_SeededEcho,
+        policy=say_step,
+        tasks=["x", "y", "z"],
+        group_size=3,
+        max_steps=1,
+        batch_size=9,
+        total=9,
+        seed=100,
+    )
+    assert [t.reward for t in batches[0]] == [100.0] * 3 + [101.0] * 3 + [102.0] * 3
+
+
+def test_async_policy_gets_the_waiting_episodes_in_one_call():
+    calls = []
+
+    async def policy(inputs):
+        calls.append(len(inputs))
+        await asyncio.sleep(0.001)
+        return say_step(inputs)
+
+    batches = collect(
+        envs=EchoEnv,
+        policy=policy,
+        tasks=range(16),
+        max_steps=2,
+        batch_size=16,
+        concurrency=16,
+        total=16,
+    )
+    assert sum(len(batch) for batch in batches) == 16
+    assert sum(calls) == 32
+    assert max(calls) == 16
+
+
+class _AsyncEcho:
+    """An async env handle shaped like AsyncEnvClient: coroutine reset/step/close."""
+
+    instances = []
+
+    def __init__(self):
+        self.env = EchoEnv()
+        self.closed = False
+        self.threads = set()
+        _AsyncEcho.instances.append(self)
+
+    async def reset(self, *, seed=None, task=None):
+        await asyncio.sleep(0)
+        self.threads.add(threading.current_thread())
+        return self.env.reset(seed=seed, task=task)
+
+    async def step(self, action):
+        await asyncio.sleep(0)
+        self.threads.add(threading.current_thread())
+        return self.env.step(action)
+
+    async def close(self):
+        self.closed = True
+
+
+def test_async_env_handles_are_awaited_on_the_loop_and_closed():
+    _AsyncEcho.instances.clear()
+    batches = collect(
+        envs=_AsyncEcho,
+        policy=say_step,
+        tasks=range(6),
+        max_steps=2,
+        batch_size=6,
+        concurrency=3,
+        cycle=False,
+    )
+    assert [t.reward for t in batches[0]] == [pytest.approx(1.8)] * 6
+    assert len(_AsyncEcho.instances) == 3
+    assert all(handle.closed for handle in _AsyncEcho.instances)
+    assert all(len(handle.threads) == 1 for handle in _AsyncEcho.instances)
+
+
+def test_async_factory_is_awaited():
+    async def make_env():
+        await asyncio.sleep(0)
+        return EchoEnv()
+
+    batches = collect(envs=make_env, policy=say_step, tasks=[1, 2], max_steps=1, total=2)
+    assert [t.failure for t in batches[0]] == [None, None]
+
+
+class _Rendezvous(EchoEnv):
+    """Each step waits for the other episode's step: only worker threads let both run."""
+
+    barrier = threading.Barrier(2, timeout=5)
+
+    def _reset(self, *, seed, task):
+        time.sleep(0.005)
+        return super()._reset(seed=seed, task=task)
+
+    def _step(self, action):
+        self.barrier.wait()
+        return super()._step(action)
+
+
+def test_a_blocking_sync_env_moves_to_worker_threads():
+    batches = collect(
+        envs=_Rendezvous, policy=say_step, tasks=range(2), max_steps=2, batch_size=2, total=2
+    )
+    assert [t.failure for t in batches[0]] == [None, None]
+    assert [len(t.steps) for t in batches[0]] == [2, 2]
+
+
+class _Breaks(EchoEnv):
+    made = 0
+
+    def __init__(self):
+        super().__init__()
+        _Breaks.made += 1
+
+    def _reset(self, *, seed, task):
+        if task == "boom":
+            raise RuntimeError("sandbox crashed")
+        return super()._reset(seed=seed, task=task)
+
+
+def test_an_env_that_raises_marks_the_episode_and_is_replaced():
+    _Breaks.made = 0
+    batches = collect(
+        envs=_Breaks,
+        policy=say_step,
+        tasks=["ok", "boom", "ok"],
+        max_steps=2,
+        batch_size=3,
+        concurrency=1,
+        cycle=False,
+    )
+    trajectories = batches[0]
+    assert [t.failure for t in trajectories] == [
+        None,
+        "env.reset raised RuntimeError: sandbox crashed",
+        None,
+    ]
+    assert trajectories[1].reward is None and trajectories[1].failed
+    assert [t.reward for t in trajectories.completed()] == [pytest.approx(1.8)] * 2
+    assert _Breaks.made == 2
+    with pytest.raises(ValueError, match="1 failed trajectories.*sandbox crashed"):
+        trajectories.rewards()
+
+
+def test_a_failing_env_factory_marks_episodes_and_the_collection_goes_on():
+    attempts = []
+
+    def flaky():
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise ConnectionRefusedError("server gone")
+        return EchoEnv()
+
+    batches = collect(
+        envs=flaky, policy=say_step, tasks=[1, 2], max_steps=1, concurrency=1, cycle=False
+    )
+    failures = [t.failure for t in batches[0]]
+    assert failures[0] == "creating the env raised ConnectionRefusedError: server gone"
+    assert failures[1] is None
+
+
+def test_a_policy_that_raises_fails_its_episodes_only():
+    def policy(inputs):
+        if any(item.group == 1 for item in inputs):
+            raise ValueError("model server returned 500")
+        return say_step(inputs)
+
+    batches = collect(
+        envs=EchoEnv, policy=policy, tasks=range(3), max_steps=2, concurrency=1, cycle=False
+    )
+    failures = [t.failure for t in batches[0]]
+    assert failures == [None, "policy raised ValueError: model server returned 500", None]
+
+
+def test_a_policy_with_the_wrong_number_of_actions_fails_its_episodes():
+    batches = collect(envs=EchoEnv, policy=lambda inputs: [], tasks=[1], max_steps=2, cycle=False)
+    assert batches[0][0].failure == "policy returned 0 actions for 1 inputs"
+
+
+def test_a_wrong_action_is_an_env_failure_that_names_the_call():
+    batches = collect(
+        envs=EchoEnv, policy=lambda inputs: ["hi"] * len(inputs), tasks=[1], cycle=False
+    )
+    assert batches[0][0].failure.startswith("env.step raised TypeError: EchoEnv.step() expects")
+
+
+def test_episodes_end_when_the_env_says_done():
+    batches = collect(
+        envs=lambda: EchoEnv(max_steps=2), policy=say_step, tasks=[1], max_steps=5, cycle=False
+    )
+    trajectory = batches[0][0]
+    assert len(trajectory.steps) == 2
+    assert trajectory.done and trajectory.truncated
+    assert trajectory.last_observation.echoed_message == "g0 step 1"
+    assert trajectory.seconds >= trajectory.policy_seconds >= 0
+
+
+def test_history_holds_the_steps_so_far():
+    seen = []
+
+    def policy(inputs):
+        seen.extend(inputs)
+        return say_step(inputs)
+
+    collect(envs=EchoEnv, policy=policy, tasks=[1], max_steps=3, cycle=False)
+    assert [len(item.history) for item in seen] == [0, 1, 2]
+    assert seen[2].history[1].action.message == "g0 step 1"
+    assert seen[2].observation.echoed_message == "g0 step 1"
+
+
+def test_tasks_cycle_until_total_and_stop_when_a_generator_ends():
+    cycled = collect(envs=EchoEnv, policy=say_step, tasks=["a", "b"], max_steps=1, total=5, seed=0)
+    assert [t.task for batch in cycled for t in batch] == ["a", "b", "a", "b", "a"]
+    once = collect(envs=EchoEnv, policy=say_step, tasks=iter(["a", "b"]), max_steps=1, seed=0)
+    assert [t.task for batch in once for t in batch] == ["a", "b"]
+    empty = collect(envs=EchoEnv, policy=say_step, tasks=[], max_steps=1)
+    assert empty == []
+
+
+def test_an_error_in_the_task_source_ends_the_collection():
+    def tasks():
+        yield "a"
+        raise OSError("dataset shard missing")
+
+    with pytest.raises(OSError, match="dataset shard missing"):
+        collect(envs=EchoEnv, policy=say_step, tasks=tasks(), max_steps=1)
+
+
+class _Tracked(EchoEnv):
+    open_count = 0
+
+    def __init__(self):
+        super().__init__()
+        _Tracked.open_count += 1
+
+    def _close(self):
+        _Tracked.open_count -= 1
+
+
+def test_stopping_early_closes_every_env():
+    _Tracked.open_count = 0
+    collector = Collector(
+        _Tracked, say_step, tasks=range(1000), max_steps=2, batch_size=4, progress=False
+    )
+    for index, _batch in enumerate(collector):
+        if index == 2:
+            break
+    assert _Tracked.open_count == 0
+
+
+def test_async_for_inside_a_running_loop():
+    async def main():
+        collector = Collector(EchoEnv, say_step, tasks=range(4), total=4, progress=False)
+        return [len(batch) async for batch in collector]
+
+    assert asyncio.run(main()) == [4]
+
+
+def test_a_collector_can_be_iterated_again_from_the_start():
+    collector = Collector(
+        EchoEnv, say_step, tasks=["a", "b"], max_steps=1, total=2, seed=0, progress=False
+    )
+    assert summary(list(collector)) == summary(list(collector))
+
+
+def test_progress_bar_shows_turns_and_reward(capsys):
+    from tqdm import tqdm
+
+    original = tqdm.__init__
+
+    def forced(self, *args, **kwargs):
+        kwargs["disable"] = False
+        original(self, *args, **kwargs)
+
+    tqdm.__init__ = forced
+    try:
+        collect(envs=EchoEnv, policy=say_step, tasks=range(4), max_steps=2, total=4, progress=True)
+    finally:
+        tqdm.__init__ = original
+    shown = capsys.readouterr().err
+    assert "turns/s=" in shown and "reward=" in shown and "4/4" in shown
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"batch_size": 6, "group_size": 4}, "multiple of group_size"),
+        ({"total": 3, "group_size": 2}, "total must be a positive multiple"),
+        ({"concurrency": 0}, "concurrency must be a positive integer"),
+        ({"max_steps": 0}, "max_steps must be a positive integer"),
+    ],
+)
+def test_bad_settings_are_refused(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        Collector(EchoEnv, say_step, tasks=[1], **arguments)
+
+
+def test_envs_must_be_a_factory():
+    with pytest.raises(TypeError, match="factory of env handles"):
+        Collector(EchoEnv(), say_step, tasks=[1])
+
+
+class _Counter(Environment[EchoAction, Observation, State]):
+    action_type = EchoAction
+
+    def _reset(self, *, seed, task):
+        return Observation()
+
+    def _step(self, action):
+        return Observation(reward=1.0, done=self.state.step_count == self.state.task)
+
+
+def test_episodes_of_different_lengths_are_batched_as_they_finish():
+    batches = collect(
+        envs=_Counter, policy=say_step, tasks=[5, 1, 3, 2], max_steps=10, batch_size=4, total=4
+    )
+    trajectories = batches[0]
+    assert sorted(t.reward for t in trajectories) == [1.0, 2.0, 3.0, 5.0]
+    assert all(t.done and not t.truncated for t in trajectories)
