@@ -1,0 +1,20 @@
+"""Tools for agents: plain Python callables, and MCP servers' tools turned into them.
+
+`describe(fn)` gives any callable's `ToolSpec` (name, signature, docstring) for a prompt.
+`MCPToolset([MCPServer(...), ...]).tools()` gives one callable per MCP tool. The `mcp` SDK (the
+`envtorch[mcp]` extra) is imported only when a toolset connects.
+"""
+
+from envtorch.tools.mcp_toolset import MCPServer, MCPToolset, ToolError
+from envtorch.tools.schema import python_name, schema_function
+from envtorch.tools.spec import ToolSpec, describe
+
+__all__ = [
+    "MCPServer",
+    "MCPToolset",
+    "ToolError",
+    "ToolSpec",
+    "describe",
+    "python_name",
+    "schema_function",
+]
