@@ -30,6 +30,7 @@ from envtorch.sandbox.guest.protocol import (
     ToolCall,
     ToolReturn,
     ToolSpec,
+    frame_limit,
     pack,
 )
 from envtorch.sandbox.limits import Limits, MiB
@@ -83,7 +84,7 @@ class SandboxSession:
         self._limits = limits
         self._cgroups = cgroups
         self._groups: list[Path] = []
-        self._reader = FrameReader(sock, _session_messages, 4 * limits.max_output + MiB)
+        self._reader = FrameReader(sock, _session_messages, frame_limit(limits.max_output))
         self._lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._pidfd: int | None = None

@@ -6,6 +6,8 @@ and workspace file are checked after it.
 
 import os
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -264,3 +266,26 @@ def _processes_running(marker):
         except OSError:
             continue
     return found
+
+
+HOST_SCRIPT = """
+import threading
+from envtorch.sandbox import Sandbox
+sandbox = Sandbox()
+session = sandbox.open()
+print(session.pid, flush=True)
+threading.Thread(target=session.execute, args=("while True:\\n    pass",)).start()
+threading.Event().wait()
+"""
+
+
+def test_a_killed_host_leaves_no_session_behind():
+    host = subprocess.Popen([sys.executable, "-c", HOST_SCRIPT], stdout=subprocess.PIPE, text=True)
+    pid = int(host.stdout.readline())
+    assert Path(f"/proc/{pid}").exists()
+    host.kill()
+    host.wait()
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not Path(f"/proc/{pid}").exists()

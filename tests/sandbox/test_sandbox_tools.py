@@ -122,3 +122,10 @@ def test_bad_tool_registrations_are_refused(sandbox):
         sandbox.open(tools={"list_tools": search})
     with pytest.raises(TypeError, match="callable"):
         sandbox.open(tools={"x": 3})
+
+
+def test_oversized_tool_arguments_fail_inside(tooled):
+    session, counter = tooled
+    result = session.execute("search('q' * (40 << 20))")
+    assert result.exception.type == "ValueError" and not result.killed
+    assert session.execute("count()").value == 1 == counter.calls

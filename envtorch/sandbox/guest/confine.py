@@ -12,6 +12,7 @@ import ctypes
 import errno
 import os
 import resource
+import select
 import signal
 import socket
 
@@ -38,7 +39,11 @@ MS_NOEXEC = 0x8
 MS_REC = 0x4000
 MS_PRIVATE = 0x40000
 
+PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
+PR_SET_SECCOMP = 22
+PR_SET_NO_NEW_PRIVS = 38
+SECCOMP_MODE_FILTER = 2
 TIOCSTI = 0x5412
 
 DENIED_SYSCALLS = (
@@ -100,6 +105,10 @@ DENIED_SYSCALLS = (
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
+class _SockFprog(ctypes.Structure):
+    _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_void_p))
+
+
 class _CapHeader(ctypes.Structure):
     _fields_ = (("version", ctypes.c_uint32), ("pid", ctypes.c_int))
 
@@ -128,8 +137,8 @@ def drop_root() -> None:
     _check(_libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), "prctl(PR_SET_DUMPABLE)")
 
 
-def build_filter() -> pyseccomp.SyscallFilter:
-    """The seccomp filter of every session, built once in the zygote and loaded after each fork.
+def build_filter() -> bytes:
+    """The seccomp filter of every session as a BPF program, compiled once in the zygote.
 
     Everything is allowed except non-AF_UNIX sockets, new namespaces, mounts, tracing, kernel
     keyrings, modules, BPF, io_uring and similar. `clone3` answers ENOSYS so that the C library
@@ -147,7 +156,17 @@ def build_filter() -> pyseccomp.SyscallFilter:
     sandbox_filter.add_rule(
         deny, "ioctl", pyseccomp.Arg(1, pyseccomp.MASKED_EQ, 0xFFFFFFFF, TIOCSTI)
     )
-    return sandbox_filter
+    return _compile(sandbox_filter)
+
+
+def _compile(sandbox_filter: pyseccomp.SyscallFilter) -> bytes:
+    fd = os.memfd_create("seccomp")
+    try:
+        with open(fd, "w+b", closefd=False) as file:
+            sandbox_filter.export_bpf(file)
+        return os.pread(fd, 1 << 20, 0)
+    finally:
+        os.close(fd)
 
 
 def _deny_if_known(sandbox_filter: pyseccomp.SyscallFilter, action: int, name: str) -> None:
@@ -160,6 +179,20 @@ def _deny_if_known(sandbox_filter: pyseccomp.SyscallFilter, action: int, name: s
 
 def _bits(mask: int) -> list[int]:
     return [1 << bit for bit in range(mask.bit_length()) if mask >> bit & 1]
+
+
+def die_with_parent() -> None:
+    """Have the kernel SIGKILL this process when the thread that forked it ends."""
+    _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
+
+
+def closed(read_end: int) -> bool:
+    """Whether every writer of a pipe is gone (the pipe hangs up); closes `read_end`."""
+    poller = select.poll()
+    poller.register(read_end, select.POLLIN)
+    hung_up = any(events & select.POLLHUP for _, events in poller.poll(0))
+    os.close(read_end)
+    return hung_up
 
 
 def probe_namespaces() -> str | None:
@@ -214,7 +247,7 @@ def _mount(
 
 
 def restrict(
-    sandbox_filter: pyseccomp.SyscallFilter,
+    program: bytes,
     *,
     address_space: int,
     cpu_time: int,
@@ -231,7 +264,16 @@ def restrict(
     resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
     resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
     _drop_capabilities()
-    sandbox_filter.load()
+    _load_filter(program)
+
+
+def _load_filter(program: bytes) -> None:
+    """Install a compiled seccomp program; no_new_privs first, as the kernel requires."""
+    buffer = ctypes.create_string_buffer(program, len(program))
+    fprog = _SockFprog(len(program) // 8, ctypes.cast(buffer, ctypes.c_void_p))
+    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
+    result = _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0)
+    _check(result, "prctl(PR_SET_SECCOMP)")
 
 
 def _drop_capabilities() -> None:

@@ -38,6 +38,11 @@ class ToolSpec(msgspec.Struct, frozen=True):
     doc: str = ""
 
 
+def frame_limit(max_output: int) -> int:
+    """The largest frame a session may send: room for a result whose every character is escaped."""
+    return (16 << 20) + 24 * max_output
+
+
 class Config(msgspec.Struct, tag="config"):
     """The sandbox profile the host sends to a new zygote; every session it forks obeys it."""
 

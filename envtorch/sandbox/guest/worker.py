@@ -28,6 +28,7 @@ from .protocol import (
     Setup,
     ToolCall,
     ToolReturn,
+    frame_limit,
     pack,
 )
 
@@ -47,6 +48,7 @@ class Worker:
         self._sock = sock
         self._reader = FrameReader(sock, _host_messages, HOST_FRAME_LIMIT)
         self._max_output = max_output
+        self._frame_limit = frame_limit(max_output)
         self._streams = Streams()
         self._tools: list[tools.ToolSpec] = []
         self._call_id = 0
@@ -140,6 +142,8 @@ class Worker:
             frame = pack(call)
         except (TypeError, ValueError, OverflowError) as error:
             raise TypeError(f"tool {name!r} takes JSON arguments only: {error}") from None
+        if len(frame) > self._frame_limit:
+            raise ValueError(f"the arguments of tool {name!r} exceed {self._frame_limit} bytes")
         self._sock.sendall(frame)
         while True:
             message = self._reader.read()

@@ -12,6 +12,7 @@ import array
 import gc
 import importlib
 import os
+import signal
 import socket
 
 import msgspec
@@ -64,10 +65,11 @@ def main(control_fd: int) -> None:
         raise ProtocolError("the first control frame must be the sandbox configuration")
     confine.drop_root()
     _preload()
-    sandbox_filter = confine.build_filter()
+    seccomp_program = confine.build_filter()
     error = confine.probe_namespaces()
     gc.collect()
     gc.freeze()
+    signal.signal(signal.SIGCHLD, _reap_children)
     control.sendall(pack(Ready(error=error)))
     if error is not None:
         return
@@ -77,7 +79,7 @@ def main(control_fd: int) -> None:
         except EOFError:
             return
         if isinstance(message, Open):
-            _fork_session(control, config, sandbox_filter)
+            _fork_session(control, config, seccomp_program)
 
 
 def _preload() -> None:
@@ -85,32 +87,59 @@ def _preload() -> None:
         importlib.import_module(name)
 
 
-def _fork_session(control: socket.socket, config: Config, sandbox_filter: object) -> None:
+def _reap_children(signum: int, frame: object) -> None:
+    """Collect the keepers of ended sessions."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _fork_session(control: socket.socket, config: Config, seccomp_program: bytes) -> None:
     host_end, guest_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     host_end.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
-    pid = os.fork()
-    if pid == 0:
+    zygote = os.getpid()
+    if os.fork() == 0:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         control.close()
         host_end.close()
-        _become_session(guest_end, config, sandbox_filter)
+        _become_session(guest_end, config, seccomp_program, zygote)
     guest_end.close()
     fds = array.array("i", [host_end.fileno()])
     control.sendmsg([pack(Opened())], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
     host_end.close()
-    os.waitpid(pid, 0)
 
 
-def _become_session(sock: socket.socket, config: Config, sandbox_filter: object) -> None:
-    """Runs in the forked child and never returns: it confines itself, then serves the host."""
+def _become_session(
+    sock: socket.socket, config: Config, seccomp_program: bytes, zygote: int
+) -> None:
+    """Runs in the forked child and never returns: it confines itself, then serves the host.
+
+    The child stays as the session's keeper outside its pid namespace; the grandchild is the
+    session's pid 1. Each dies with its parent, so the sessions end with the zygote, and the
+    zygote ends when the host closes the control socket or dies.
+    """
     try:
+        confine.die_with_parent()
+        if os.getppid() != zygote:
+            os._exit(1)
         confine.enter_namespaces(config.workspace_size)
-        if os.fork() != 0:
-            os._exit(0)
+        keeper_alive, keeper_alive_writer = os.pipe()
+        session = os.fork()
+        if session != 0:
+            _keep(session, sock)
+        os.close(keeper_alive_writer)
+        confine.die_with_parent()
+        if confine.closed(keeper_alive):
+            os._exit(1)
         os.chdir(confine.WORKSPACE)
         _close_fds_except(sock.fileno())
         worker = Worker(sock, config.max_output)
         confine.restrict(
-            sandbox_filter,
+            seccomp_program,
             address_space=config.address_space,
             cpu_time=config.cpu_time,
             file_size=config.file_size,
@@ -124,6 +153,13 @@ def _become_session(sock: socket.socket, config: Config, sandbox_filter: object)
         worker.serve()
     finally:
         os._exit(0)
+
+
+def _keep(session: int, sock: socket.socket) -> None:
+    """Wait for the session's pid 1, holding nothing but the pipe that tells it we live."""
+    sock.close()
+    os.waitpid(session, 0)
+    os._exit(0)
 
 
 def _close_fds_except(keep: int) -> None:
