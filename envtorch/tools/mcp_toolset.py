@@ -1,10 +1,11 @@
 """MCP servers' tools as plain Python callables, over one long-lived session per server.
 
 `MCPToolset(servers).tools()` connects to every server on first use (all at once), lists their
-tools and returns one function per tool, with a signature and a docstring built from the tool's
-JSON Schema. The sessions live in one background thread running an asyncio event loop; each is
-opened and closed by a single task there, as the `mcp` SDK requires. Any number of threads may
-call the functions at once: the calls share the session, multiplexed by request id.
+tools and returns one function per tool, keyed by its Python name, with a signature and a
+docstring built from the tool's JSON Schema. The sessions live in one background thread running
+an asyncio event loop; each is opened and closed by a single task there, as the `mcp` SDK
+requires. Any number of threads may call the functions at once: the calls share the session,
+multiplexed by request id.
 
 Tool names become Python identifiers (`shout-text` -> `shout_text`). A name that two servers
 both expose is qualified with the server's name on every server that has it (`files_search`,
@@ -85,7 +86,7 @@ class MCPToolset:
 
     ```python
     toolset = MCPToolset([MCPServer("math", command="python", args=["math_server.py"])])
-    add = {tool.__name__: tool for tool in toolset.tools()}["add"]
+    add = toolset.tools()["add"]
     add(2, 3)                                  # 5
     toolset.close()
     ```
@@ -111,18 +112,22 @@ class MCPToolset:
         self.timeout = timeout
         self._runtime = _Runtime(servers, timeout)
         self._lock = threading.Lock()
-        self._tools: list[Callable[..., Any]] | None = None
+        self._tools: dict[str, Callable[..., Any]] | None = None
         self._finalizer = weakref.finalize(self, self._runtime.close)
 
-    def tools(self) -> list[Callable[..., Any]]:
-        """One function per tool of every server; connects on the first call."""
+    def tools(self) -> dict[str, Callable[..., Any]]:
+        """Python name -> function, for every tool of every server; connects on the first call.
+
+        The mapping fits a sandbox's host-tool table as it is; each function's `__name__` is
+        its key.
+        """
         with self._lock:
             if not self._finalizer.alive:
                 raise ToolError("the MCP toolset is closed")
             if self._tools is None:
                 listings = self._runtime.start()
                 self._tools = self._functions(listings)
-            return list(self._tools)
+            return dict(self._tools)
 
     def close(self) -> None:
         """Close every session and stop the servers this toolset started. Idempotent."""
@@ -135,13 +140,13 @@ class MCPToolset:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _functions(self, listings: dict[str, list[Any]]) -> list[Callable[..., Any]]:
+    def _functions(self, listings: dict[str, list[Any]]) -> dict[str, Callable[..., Any]]:
         names = _python_names(listings)
-        return [
-            self._function(server, tool, names[server, tool.name])
+        return {
+            names[server, tool.name]: self._function(server, tool, names[server, tool.name])
             for server, tools in listings.items()
             for tool in tools
-        ]
+        }
 
     def _function(self, server: str, tool: Any, name: str) -> Callable[..., Any]:
         wrapped = is_wrapped_result(tool.output_schema)

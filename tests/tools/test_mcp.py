@@ -22,10 +22,6 @@ def stdio_server(name: str = "local") -> MCPServer:
     return MCPServer(name, command=sys.executable, args=[str(SERVER_SCRIPT)])
 
 
-def by_name(toolset: MCPToolset) -> dict:
-    return {tool.__name__: tool for tool in toolset.tools()}
-
-
 def gone(pid: int) -> bool:
     return not Path(f"/proc/{pid}").exists()
 
@@ -46,7 +42,7 @@ def http_toolset(http_server):
 
 @pytest.fixture(params=["stdio", "http"])
 def tools(request):
-    return by_name(request.getfixturevalue(f"{request.param}_toolset"))
+    return request.getfixturevalue(f"{request.param}_toolset").tools()
 
 
 def test_tools_have_signatures_from_their_schemas(tools):
@@ -68,7 +64,7 @@ def test_tools_have_docstrings_with_an_args_section(tools):
 
 def test_tool_names_are_identifiers(tools):
     assert "shout_text" in tools
-    assert all(name.isidentifier() for name in tools)
+    assert all(name.isidentifier() and tool.__name__ == name for name, tool in tools.items())
 
 
 def test_calls_return_json_values(tools):
@@ -102,10 +98,10 @@ def test_bad_arguments_raise_type_errors_before_calling(tools):
 
 
 def test_one_session_serves_many_calls(stdio_toolset):
-    tools = by_name(stdio_toolset)
+    tools = stdio_toolset.tools()
     pids = {tools["pid"]() for _ in range(20)}
     assert len(pids) == 1
-    assert stdio_toolset.tools()[0] is tools[stdio_toolset.tools()[0].__name__]
+    assert stdio_toolset.tools()["pid"] is tools["pid"]
 
 
 def test_concurrent_calls_from_many_threads(tools):
@@ -122,13 +118,13 @@ def test_concurrent_calls_from_many_threads(tools):
 def test_headers_reach_an_http_server(http_server):
     server = MCPServer("remote", url=http_server.url, headers={"X-Token": "s3cret"})
     with MCPToolset([server], timeout=20) as toolset:
-        assert by_name(toolset)["header"]("x-token") == "s3cret"
+        assert toolset.tools()["header"]("x-token") == "s3cret"
 
 
 def test_names_shared_by_servers_get_the_server_prefix(http_server):
     servers = [MCPServer("a", url=http_server.url), MCPServer("b", url=http_server.url)]
     with MCPToolset(servers, timeout=20) as toolset:
-        tools = by_name(toolset)
+        tools = toolset.tools()
         assert {"a_add", "b_add", "a_shout_text", "b_shout_text"} <= set(tools)
         assert "add" not in tools
         assert tools["b_add"](1, 2) == 3
@@ -136,7 +132,7 @@ def test_names_shared_by_servers_get_the_server_prefix(http_server):
 
 def test_a_slow_call_times_out_and_the_session_lives_on(http_server):
     with MCPToolset([MCPServer("remote", url=http_server.url)], timeout=0.5) as toolset:
-        tools = by_name(toolset)
+        tools = toolset.tools()
         with pytest.raises(ToolError, match="'nap' of server 'remote' timed out after 0.5 s"):
             tools["nap"](5)
         assert tools["add"](2, 2) == 4
@@ -144,7 +140,7 @@ def test_a_slow_call_times_out_and_the_session_lives_on(http_server):
 
 def test_a_dead_stdio_server_is_restarted_once():
     with MCPToolset([stdio_server()], timeout=20) as toolset:
-        tools = by_name(toolset)
+        tools = toolset.tools()
         first = tools["pid"]()
         os.kill(first, signal.SIGKILL)
         assert tools["add"](2, 5) == 7
@@ -157,7 +153,7 @@ def test_a_dead_stdio_server_is_restarted_once():
 def test_a_restarted_http_server_is_reconnected(start_http_server):
     server = start_http_server()
     with MCPToolset([MCPServer("remote", url=server.url)], timeout=20) as toolset:
-        tools = by_name(toolset)
+        tools = toolset.tools()
         assert tools["add"](1, 2) == 3
         server.stop()
         with pytest.raises(ToolError, match="unreachable"):
@@ -173,8 +169,8 @@ def loop_threads() -> set:
 def test_close_stops_the_server_and_the_thread():
     before = loop_threads()
     toolset = MCPToolset([stdio_server()], timeout=20)
-    add = by_name(toolset)["add"]
-    pid = by_name(toolset)["pid"]()
+    add = toolset.tools()["add"]
+    pid = toolset.tools()["pid"]()
     toolset.close()
     toolset.close()
     assert gone(pid)
@@ -192,8 +188,7 @@ def test_interpreter_exit_closes_a_forgotten_toolset(tmp_path):
         from envtorch.tools import MCPServer, MCPToolset
         server = MCPServer("s", command=sys.executable, args=[{str(SERVER_SCRIPT)!r}])
         toolset = MCPToolset([server])
-        tools = {{tool.__name__: tool for tool in toolset.tools()}}
-        print(tools["pid"](), flush=True)
+        print(toolset.tools()["pid"](), flush=True)
         """
     )
     run = subprocess.run(
