@@ -10,7 +10,7 @@ TEST_LIMITS = Limits(
     processes=32,
     workspace_size=64 << 20,
     timeout=10.0,
-    kill_grace=0.5,
+    kill_grace=1.5,
     max_output=4096,
 )
 
