@@ -123,6 +123,7 @@ def _discover_entry_points() -> None:
 
 def _register_builtins() -> None:
     register("echo", "envtorch.envs.echo:EchoEnv")
+    register("python", "envtorch.envs.python:PythonEnv")
     register("math", "envtorch.envs.math:MathEnv")
 
 

@@ -25,8 +25,8 @@ class MathAnswerReward(RewardTransform):
     A right answer also ends the episode.
     The expected answer comes from the constructor, or else from `state.task["answer"]`, so it
     stays on the environment's side. The step's answer is its trailing expression's value or,
-    when there is none, the last number it printed. Numbers compare with a relative and
-    absolute `tolerance`; other answers compare as stripped strings.
+    when there is none, the last number it printed. Whole numbers compare exactly, other numbers
+    with a relative and absolute `tolerance`; other answers compare as stripped strings.
     """
 
     def __init__(self, answer: Any = None, tolerance: float = 1e-6) -> None:
@@ -172,6 +172,8 @@ def _given_answer(observation: Observation) -> Any:
 def _answers_match(given: Any, expected: Any, tolerance: float) -> bool:
     given_number, expected_number = _as_number(given), _as_number(expected)
     if given_number is not None and expected_number is not None:
+        if given_number.is_integer() and expected_number.is_integer():
+            return given_number == expected_number
         return math.isclose(given_number, expected_number, rel_tol=tolerance, abs_tol=tolerance)
     return str(given).strip() == str(expected).strip()
 

@@ -35,6 +35,7 @@ def reward(transform, code, task=None, **result):
         ({"value": 42.0000000001}, 1.0),
         ({"value": "42"}, 1.0),
         ({"value": 41}, 0.0),
+        ({"value": 42.5}, 0.0),
         ({"stdout": "the answer is 40\nno, 42\n"}, 1.0),
         ({"stdout": "42 is close to 43"}, 0.0),
         ({"stdout": "nothing numeric"}, 0.0),
@@ -51,6 +52,8 @@ def test_math_answer_from_the_constructor_fractions_and_strings():
     assert reward(MathAnswerReward(answer="3/4"), "x", value=0.75).reward == 1.0
     assert reward(MathAnswerReward(answer="Paris"), "x", value=" Paris ").reward == 1.0
     assert reward(MathAnswerReward(answer=True), "x", value="1").reward == 0.0
+    assert reward(MathAnswerReward(answer=987654321), "x", value=987654322).reward == 0.0
+    assert reward(MathAnswerReward(answer=0.3), "x", value=0.1 + 0.2).reward == 1.0
     assert reward(MathAnswerReward(), "x", task=None, value=1).reward == 0.0
 
 

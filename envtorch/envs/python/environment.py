@@ -1,0 +1,221 @@
+"""`PythonEnv`: CodeAct actions run in a persistent, sandboxed Python namespace."""
+
+from __future__ import annotations
+
+import atexit
+import inspect
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from envtorch.core import Action, Environment, Observation, State
+from envtorch.envs.python import workspace
+from envtorch.sandbox import ExceptionInfo, ExecutionResult, Limits, Sandbox, SandboxSession
+from envtorch.sandbox.limits import MiB
+
+WORKSPACE_TOOLS = (
+    Path(inspect.getfile(workspace)).read_text()
+    + "\n_install_workspace_tools(globals())\ndel _install_workspace_tools\n"
+)
+
+
+@dataclass(kw_only=True)
+class CodeAction(Action):
+    """Python source to run in the episode's namespace."""
+
+    code: str
+
+
+@dataclass(kw_only=True)
+class CodeObservation(Observation):
+    """What running the code produced.
+
+    `value` is the trailing expression's value (JSON data, else a truncated repr). `exception`
+    describes an exception, a syntax error or a timeout; `success` is true without one.
+    `timed_out` says a timeout stopped the code; `killed` says the episode's process had to be
+    ended, which ends the episode. After `reset()`, `prompt` holds the task's visible text.
+    """
+
+    stdout: str = ""
+    stderr: str = ""
+    value: Any = None
+    exception: ExceptionInfo | None = None
+    success: bool = True
+    timed_out: bool = False
+    killed: bool = False
+    prompt: str = ""
+
+
+class PythonEnv(Environment[CodeAction, CodeObservation, State]):
+    """CodeAct: each action is Python code, run in a namespace that lives for the whole episode.
+
+    Every episode gets a fresh process forked from a warm, sandboxed zygote (no network, a private
+    `/tmp` workspace, resource limits), so `PythonEnv()` is safe with no arguments. Variables and
+    functions persist across steps; stdout, stderr, the last expression's value and exceptions come
+    back in the observation.
+
+    `tools` are host functions that appear in the namespace as callables with their signatures and
+    docstrings (arguments and results travel as JSON); `mcp_servers` add every tool of those MCP
+    servers the same way, connected once per process and reused across episodes. The built-in
+    `file_read`, `file_write` and `list_files` act inside the workspace, and `list_tools()` returns
+    every tool's signature and docstring, ready for a prompt.
+
+    `step_timeout` is the soft limit of one step (the namespace survives it); code that does not
+    stop is killed shortly after and the episode ends. `memory_mb` caps the episode's memory. The
+    task given to `reset()` stays hidden, but for its `prompt` or `question` text.
+    """
+
+    action_type = CodeAction
+    observation_type = CodeObservation
+    state_type = State
+    metadata = {
+        "name": "python",
+        "description": "CodeAct: Python code run in a persistent sandboxed namespace.",
+        "render_modes": ["ansi"],
+    }
+
+    def __init__(
+        self,
+        *,
+        tools: Mapping[str, Callable[..., Any]] | Sequence[Callable[..., Any]] = (),
+        mcp_servers: Sequence[Any] = (),
+        step_timeout: float = 10.0,
+        memory_mb: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if step_timeout <= 0:
+            raise ValueError(f"step_timeout must be positive, got {step_timeout!r}")
+        self.step_timeout = step_timeout
+        self.tools = _named_tools(tools)
+        self.mcp_servers = list(mcp_servers)
+        self._limits = _limits(memory_mb)
+        self._session: SandboxSession | None = None
+        self._last: tuple[str, CodeObservation] | None = None
+
+    def _reset(self, *, seed: int | None, task: Any) -> CodeObservation:
+        self._close_session()
+        tools = {**_mcp_tools(self.mcp_servers), **self.tools}
+        self._session = shared_sandbox(self._limits).open(tools=tools)
+        setup = self._session.execute(WORKSPACE_TOOLS, timeout=self.step_timeout)
+        if not setup.success:
+            raise RuntimeError(f"the workspace tools failed to install: {setup.exception}")
+        if seed is not None:
+            self._session.execute(f"import random\nrandom.seed({int(seed)})\ndel random")
+        self._last = None
+        return CodeObservation(prompt=_visible_prompt(task))
+
+    def _step(self, action: CodeAction) -> CodeObservation:
+        assert self._session is not None
+        result = self._session.execute(action.code, timeout=self.step_timeout)
+        observation = _observation(result)
+        self._last = (action.code, observation)
+        return observation
+
+    def _render(self) -> str:
+        if self._last is None:
+            return f"[python] episode {self.state.episode_id}: no step yet\n"
+        code, observation = self._last
+        lines = [f">>> {line}" for line in code.splitlines()] or [">>>"]
+        output = observation.stdout + observation.stderr
+        if observation.exception is not None:
+            output += f"{observation.exception.type}: {observation.exception.message}\n"
+        elif observation.value is not None:
+            output += f"{observation.value!r}\n"
+        return "\n".join(lines) + "\n" + output
+
+    def _close(self) -> None:
+        self._close_session()
+
+    def _close_session(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+
+def _observation(result: ExecutionResult) -> CodeObservation:
+    """The observation of one execution; a killed session ends the episode as truncated."""
+    return CodeObservation(
+        stdout=result.stdout,
+        stderr=result.stderr,
+        value=result.value,
+        exception=result.exception,
+        success=result.success,
+        timed_out=result.timed_out,
+        killed=result.killed,
+        done=result.killed,
+        truncated=result.killed,
+        metadata={"duration": result.duration},
+    )
+
+
+def _visible_prompt(task: Any) -> str:
+    """What the policy may see of a task: its `prompt` or `question` text, never the rest."""
+    if task is None:
+        return ""
+    if isinstance(task, str):
+        return task
+    fields = task if isinstance(task, Mapping) else vars(task) if hasattr(task, "__dict__") else {}
+    for key in ("prompt", "question"):
+        if isinstance(fields.get(key), str):
+            return fields[key]
+    return ""
+
+
+def _named_tools(
+    tools: Mapping[str, Callable[..., Any]] | Sequence[Callable[..., Any]],
+) -> dict[str, Callable[..., Any]]:
+    if isinstance(tools, Mapping):
+        return dict(tools)
+    return {tool.__name__: tool for tool in tools}
+
+
+def _limits(memory_mb: int | None) -> Limits:
+    if memory_mb is None:
+        return Limits()
+    if memory_mb < 16:
+        raise ValueError(f"memory_mb must be at least 16, got {memory_mb!r}")
+    memory = memory_mb * MiB
+    return Limits(memory=memory, address_space=max(Limits().address_space, memory))
+
+
+_shared_lock = threading.Lock()
+_sandboxes: dict[Limits, Sandbox] = {}
+_toolsets: dict[bytes, Any] = {}
+
+
+def shared_sandbox(limits: Limits) -> Sandbox:
+    """The process-wide `Sandbox` of a limits profile: one warm zygote serves every episode."""
+    with _shared_lock:
+        sandbox = _sandboxes.get(limits)
+        if sandbox is None:
+            sandbox = _sandboxes[limits] = Sandbox(limits)
+        return sandbox
+
+
+def _mcp_tools(servers: Sequence[Any]) -> dict[str, Callable[..., Any]]:
+    """The tools of `servers`, from a toolset connected once per process and then reused."""
+    if not servers:
+        return {}
+    from envtorch.tools import MCPToolset
+
+    key = msgspec.json.encode(servers)
+    with _shared_lock:
+        toolset = _toolsets.get(key)
+        if toolset is None:
+            toolset = _toolsets[key] = MCPToolset(servers)
+    return dict(toolset.tools())
+
+
+@atexit.register
+def _close_shared() -> None:
+    with _shared_lock:
+        resources = [*_sandboxes.values(), *_toolsets.values()]
+        _sandboxes.clear()
+        _toolsets.clear()
+    for resource in resources:
+        resource.close()
