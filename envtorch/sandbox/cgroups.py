@@ -39,6 +39,8 @@ class CgroupTree:
             except OSError as error:
                 reasons.append(str(error))
                 continue
+            for parent in parents:
+                _remove_orphans(parent.parent)
             return cls(parents, version), f"cgroup v{version} pids and memory caps on"
         return None, "cgroup caps skipped (no writable cgroup): " + "; ".join(reasons)
 
@@ -96,6 +98,18 @@ def remove(group: Path) -> bool:
     except OSError:
         return False
     return True
+
+
+def _remove_orphans(base: Path) -> None:
+    """Remove the empty trees that sandboxes of processes now dead left behind (a crash, a kill)."""
+    for tree in base.glob("envtorch-*-*-*"):
+        owner_pid = tree.name.rsplit("-", 2)[-2]
+        if not owner_pid.isdigit() or Path(f"/proc/{owner_pid}").exists():
+            continue
+        for child in tree.iterdir():
+            if child.is_dir():
+                remove(child)
+        remove(tree)
 
 
 def _write(path: Path, value: int | str) -> None:

@@ -289,3 +289,7 @@ def test_a_killed_host_leaves_no_session_behind():
     while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not Path(f"/proc/{pid}").exists()
+    with Sandbox() as sandbox:
+        sandbox.open().close()
+        left = list(Path("/sys/fs/cgroup").glob(f"**/envtorch-sandbox-{host.pid}-*"))
+    assert not left
