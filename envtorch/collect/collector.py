@@ -25,7 +25,10 @@ from envtorch.collect.tasks import EpisodeSpec, episode_specs
 from envtorch.collect.trajectory import Batch, Step, Trajectory
 
 INLINE_CALL_LIMIT = 0.001
-"""Seconds a sync env call may take on the event loop before its handle moves to worker threads."""
+"""Seconds a sync env call may take before the handle's next calls move to worker threads."""
+
+QUICK_CALLS_BEFORE_INLINE = 16
+"""Quick calls in a row that bring a sync env handle from worker threads back to the loop."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +71,10 @@ class Collector:
       failures so far.
 
     Async env handles (whose `step` is a coroutine function) are awaited. Sync handles are called
-    on the event loop while their calls take under `INLINE_CALL_LIMIT`, which keeps cheap
-    in-process envs fast; a handle that once took longer is called in worker threads from then on.
+    on the event loop while their calls take under `INLINE_CALL_LIMIT` (1 ms), which keeps cheap
+    in-process envs fast (a thread hop costs 40-90 us); after a slower call, the handle is called
+    in worker threads until `QUICK_CALLS_BEFORE_INLINE` calls in a row were quick again. So a
+    blocking env stalls the other episodes for one call, not for every call.
 
     When an env, the env factory or the policy raises, the episode is kept with its `failure`
     reason and the collection goes on. Iterate with `for` or, inside a running event loop,
@@ -258,8 +263,7 @@ class _EnvSlot:
     """One of the `concurrency` places episodes run in, holding an env handle from the factory.
 
     The handle is made on first use and again after `discard()`. Async handles are awaited; sync
-    ones run on the loop while quick, in worker threads once a call took longer than
-    `INLINE_CALL_LIMIT`.
+    ones run on the loop while quick and in worker threads after a slow call (see `Collector`).
     """
 
     def __init__(self, factory: Callable[[], Any], executor: ThreadPoolExecutor) -> None:
@@ -267,7 +271,7 @@ class _EnvSlot:
         self._executor = executor
         self._handle: Any = None
         self._is_async = False
-        self._threaded = False
+        self._threaded_calls_left = 0
 
     async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """Call `reset`, `step` or `close` on the handle; errors become `_EnvFailed`."""
@@ -295,19 +299,34 @@ class _EnvSlot:
             raise _EnvFailed(f"creating the env raised {type(error).__name__}: {error}") from error
         self._handle = handle
         self._is_async = inspect.iscoroutinefunction(getattr(handle, "step", None))
-        self._threaded = False
+        self._threaded_calls_left = 0
 
     async def _invoke(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if self._is_async:
             return await function(*args, **kwargs)
-        if self._threaded:
+        if self._threaded_calls_left:
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._executor, lambda: function(*args, **kwargs))
-        start = time.perf_counter()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            self._threaded = time.perf_counter() - start > INLINE_CALL_LIMIT
+            result, seconds = await loop.run_in_executor(
+                self._executor, lambda: _timed(function, *args, **kwargs)
+            )
+        else:
+            result, seconds = _timed(function, *args, **kwargs)
+        self._note_duration(seconds)
+        return result
+
+    def _note_duration(self, seconds: float) -> None:
+        """Thread the next calls after a slow one; come back to the loop after enough quick ones."""
+        if seconds > INLINE_CALL_LIMIT:
+            self._threaded_calls_left = QUICK_CALLS_BEFORE_INLINE
+        elif self._threaded_calls_left:
+            self._threaded_calls_left -= 1
+
+
+def _timed(function: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, float]:
+    """The function's result and how many seconds the call took (raising as it raises)."""
+    start = time.perf_counter()
+    result = function(*args, **kwargs)
+    return result, time.perf_counter() - start
 
 
 class _PolicyBatcher:

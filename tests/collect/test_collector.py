@@ -194,6 +194,32 @@ def test_a_blocking_sync_env_moves_to_worker_threads():
     assert [len(t.steps) for t in batches[0]] == [2, 2]
 
 
+class _SlowStart(EchoEnv):
+    """A slow reset, then quick steps that note the thread they ran on."""
+
+    def _reset(self, *, seed, task):
+        time.sleep(0.005)
+        self.threads = []
+        return super()._reset(seed=seed, task=task)
+
+    def _step(self, action):
+        self.threads.append(threading.current_thread())
+        return super()._step(action)
+
+
+def test_a_sync_env_comes_back_to_the_loop_after_quick_calls():
+    envs = []
+
+    def make_env():
+        envs.append(_SlowStart())
+        return envs[-1]
+
+    collect(envs=make_env, policy=say_step, tasks=[1], max_steps=40, total=1)
+    (threads,) = [env.threads for env in envs]
+    assert threads[0] is not threading.main_thread()
+    assert threads[-1] is threading.main_thread()
+
+
 class _Breaks(EchoEnv):
     made = 0
 
