@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import socket
 import threading
 import weakref
 from collections.abc import Mapping
@@ -61,16 +62,15 @@ class Sandbox:
             self._sessions.add(session)
         return session
 
-    def _spawn(self):
+    def _spawn(self) -> socket.socket:
         """A new session socket from a running zygote, restarting it once if it died."""
-        for attempt in range(2):
-            zygote = self._running_zygote()
-            try:
-                return zygote.spawn()
-            except (OSError, EOFError):
-                if attempt == 1 or zygote.alive:
-                    raise
-        raise AssertionError("unreachable")
+        zygote = self._running_zygote()
+        try:
+            return zygote.spawn()
+        except (OSError, EOFError):
+            if zygote.alive:
+                raise
+        return self._running_zygote().spawn()
 
     def _running_zygote(self) -> Zygote:
         with self._lock:

@@ -90,25 +90,25 @@ class SandboxSession:
         self._pidfd: int | None = None
         self._dead_reason: str | None = None
         self._request_id = 0
-        self.pid = 0
-        """The host pid of the session's first process; its pid namespace holds all the others."""
         try:
-            pid = self._receive_hello(time.monotonic() + HELLO_TIMEOUT)
-            self.pid = pid
-            self._pidfd = os.pidfd_open(pid)
+            self._pid = self._receive_hello(time.monotonic() + HELLO_TIMEOUT)
+            self._pidfd = os.pidfd_open(self._pid)
             if cgroups is not None:
                 self._groups = cgroups.add_session(
-                    key, pid, memory=limits.memory, processes=limits.processes
+                    key, self._pid, memory=limits.memory, processes=limits.processes
                 )
             if self._tools:
                 self._sock.sendall(pack(Setup(tools=tool_specs(self._tools))))
+        except (OSError, EOFError, ProtocolError) as error:
+            self._kill("the session failed to start")
+            raise SandboxUnavailable(f"the session failed to start: {error}") from error
         except BaseException:
             self._kill("the session failed to start")
             raise
 
     def _receive_hello(self, deadline: float) -> int:
         """Read the session's hello and the host pid the kernel attached to it."""
-        self._sock.settimeout(HELLO_TIMEOUT)
+        self._sock.settimeout(max(deadline - time.monotonic(), 0.001))
         data, ancillary, _, _ = self._sock.recvmsg(1 << 12, socket.CMSG_SPACE(_UCRED.size))
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 0)
         if not data:
@@ -125,6 +125,11 @@ class SandboxSession:
                 if pid > 0:
                     return pid
         raise SandboxUnavailable("the kernel did not report the session's process id")
+
+    @property
+    def pid(self) -> int:
+        """The host pid of the session's pid 1; its pid namespace holds every other process."""
+        return self._pid
 
     @property
     def alive(self) -> bool:
