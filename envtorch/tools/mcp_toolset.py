@@ -122,12 +122,16 @@ class MCPToolset:
         its key.
         """
         with self._lock:
-            if not self._finalizer.alive:
+            if self.closed:
                 raise ToolError("the MCP toolset is closed")
             if self._tools is None:
                 listings = self._runtime.start()
                 self._tools = self._functions(listings)
             return dict(self._tools)
+
+    @property
+    def closed(self) -> bool:
+        return not self._finalizer.alive
 
     def close(self) -> None:
         """Close every session and stop the servers this toolset started. Idempotent."""
@@ -159,6 +163,27 @@ class MCPToolset:
         return schema_function(
             name, tool.description or "", tool.input_schema or {}, tool.output_schema, call
         )
+
+
+_shared: dict[str, MCPToolset] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_toolset(servers: Sequence[MCPServer], *, timeout: float = 60.0) -> MCPToolset:
+    """The process-wide toolset for these servers: equal configs get the same open sessions.
+
+    An env server builds one environment per episode; environments that take their MCP tools
+    from here start each server once per process instead of once per episode. Do not close a
+    shared toolset from one environment (the others still use it); it closes at interpreter
+    exit, and a closed one is replaced on the next request.
+    """
+    servers = list(servers)
+    key = repr((servers, timeout))
+    with _shared_lock:
+        toolset = _shared.get(key)
+        if toolset is None or toolset.closed:
+            toolset = _shared[key] = MCPToolset(servers, timeout=timeout)
+        return toolset
 
 
 def _python_names(listings: dict[str, list[Any]]) -> dict[tuple[str, str], str]:
@@ -328,6 +353,7 @@ class _Runtime:
         self.connections: dict[str, _Connection] = {}
         self._reconnecting: dict[str, asyncio.Lock] = {}
         self._submit_lock = threading.Lock()
+        self._closing: asyncio.Task[None] | None = None
 
     def start(self) -> dict[str, list[Any]]:
         """Start the loop thread and connect to every server at once; server name -> tools."""
@@ -417,6 +443,9 @@ class _Runtime:
             loop = self.loop
         if loop is None:
             return
+        if threading.current_thread() is self.thread:
+            self._closing = loop.create_task(self._close_from_inside(loop))
+            return
         closing = asyncio.run_coroutine_threadsafe(self._close_all(), loop)
         try:
             closing.result(timeout=3 * _CLOSE_SECONDS)
@@ -425,6 +454,17 @@ class _Runtime:
 
     async def _close_all(self) -> None:
         await asyncio.gather(*(connection.close() for connection in self.connections.values()))
+
+    async def _close_from_inside(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Close when the garbage collector ran the finalizer on the loop thread itself.
+
+        That thread cannot wait for its own loop, so the closing runs as a task there and the
+        loop stops itself afterwards.
+        """
+        try:
+            await self._close_all()
+        finally:
+            loop.stop()
 
     def _stop_loop(self) -> None:
         if self.loop is None or self.thread is None:

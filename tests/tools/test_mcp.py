@@ -1,3 +1,4 @@
+import gc
 import inspect
 import os
 import signal
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from envtorch.tools import MCPServer, MCPToolset, ToolError, describe
+from envtorch.tools import MCPServer, MCPToolset, ToolError, describe, shared_toolset
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -181,6 +182,27 @@ def test_close_stops_the_server_and_the_thread():
         toolset.tools()
 
 
+def test_garbage_collection_closes_a_dropped_toolset():
+    toolset = MCPToolset([stdio_server()], timeout=20)
+    tools = toolset.tools()
+    pid = tools["pid"]()
+    del toolset, tools
+    gc.collect()
+    assert gone(pid)
+
+
+def test_a_close_run_on_the_loop_thread_does_not_deadlock(http_server):
+    before = loop_threads()
+    toolset = MCPToolset([MCPServer("remote", url=http_server.url)], timeout=20)
+    add = toolset.tools()["add"]
+    loop_thread = (loop_threads() - before).pop()
+    toolset._runtime.loop.call_soon_threadsafe(toolset.close)
+    loop_thread.join(timeout=30)
+    assert not loop_thread.is_alive()
+    with pytest.raises(ToolError, match="closed"):
+        add(1, 2)
+
+
 def test_interpreter_exit_closes_a_forgotten_toolset(tmp_path):
     script = textwrap.dedent(
         f"""
@@ -229,6 +251,21 @@ def test_server_configs_are_validated():
         MCPServer("x", command="python", headers={"a": "b"})
     with pytest.raises(ValueError, match="unique"):
         MCPToolset([stdio_server(), stdio_server()])
+
+
+def test_equal_configs_share_one_toolset_per_process(http_server):
+    first = shared_toolset([MCPServer("remote", url=http_server.url)])
+    again = shared_toolset([MCPServer("remote", url=http_server.url)])
+    other = shared_toolset([MCPServer("remote", url=http_server.url)], timeout=5)
+    assert first is again
+    assert other is not first
+    assert first.tools()["add"](1, 2) == 3
+    first.close()
+    other.close()
+    replacement = shared_toolset([MCPServer("remote", url=http_server.url)])
+    assert replacement is not first
+    assert replacement.tools()["add"](2, 2) == 4
+    replacement.close()
 
 
 def test_importing_envtorch_does_not_import_mcp():
