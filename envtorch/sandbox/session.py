@@ -37,6 +37,7 @@ from envtorch.sandbox.limits import Limits, MiB
 from envtorch.sandbox.results import ExceptionInfo, ExecutionResult
 
 HELLO_TIMEOUT = 10.0
+CAPTURE_LINKS = {1: "/memfd:stdout", 2: "/memfd:stderr"}
 RESERVED_NAMES = frozenset({"list_tools"})
 _UCRED = struct.Struct("iII")
 _session_messages = msgspec.json.Decoder(Hello | ToolCall | Result)
@@ -208,14 +209,44 @@ class SandboxSession:
         return "the session's process died (a crash, os._exit, or its CPU time limit)"
 
     def _killed(self, started: float, reason: str, *, timed_out: bool = False) -> ExecutionResult:
+        stdout, stderr = self._partial_output(1), self._partial_output(2)
         self._kill(reason)
         return ExecutionResult(
+            stdout=stdout,
+            stderr=stderr,
             exception=ExceptionInfo(type="SessionKilled", message=f"{reason}; session killed"),
             success=False,
             duration=time.perf_counter() - started,
             timed_out=timed_out,
             killed=True,
         )
+
+    def _partial_output(self, fd: int) -> str:
+        """What a session about to be killed wrote to its capture file `fd` so far, if anything.
+
+        Only the session's own memory file is read (never a pipe or FIFO that could block), and
+        never more than `Limits.max_output` bytes.
+        """
+        if self._pidfd is None:
+            return ""
+        link = f"/proc/{self._pid}/fd/{fd}"
+        try:
+            if not os.readlink(link).startswith(CAPTURE_LINKS[fd]):
+                return ""
+            capture = os.open(link, os.O_RDONLY | os.O_NONBLOCK)
+        except OSError:
+            return ""
+        try:
+            data = os.pread(capture, self._limits.max_output, 0)
+            size = os.fstat(capture).st_size
+        except OSError:
+            return ""
+        finally:
+            os.close(capture)
+        text = data.decode("utf-8", errors="replace")
+        if size > len(data):
+            text += f"\n[... output truncated: {size - len(data)} more bytes]"
+        return text
 
     def _kill(self, reason: str) -> None:
         """End the session's whole process tree: killing its pid 1 ends its pid namespace."""

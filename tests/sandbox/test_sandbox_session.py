@@ -209,3 +209,16 @@ def test_a_dead_zygote_is_restarted_by_the_next_open():
         assert before.execute("1").killed
         with sandbox.open() as after:
             assert after.execute("'fresh'").value == "fresh"
+
+
+def test_a_hard_killed_session_still_reports_its_output_so_far(session):
+    code = "import os, sys\nprint('started')\nos.write(2, b'warming up\\n')\nsum(range(10**13))"
+    result = session.execute(code, timeout=0.3)
+    assert result.killed
+    assert result.stdout == "started\n" and result.stderr == "warming up\n"
+
+
+def test_a_session_that_redirects_its_output_loses_it_on_a_hard_kill(session):
+    code = "import os\nr, w = os.pipe()\nos.dup2(r, 1)\nsum(range(10**13))"
+    result = session.execute(code, timeout=0.3)
+    assert result.killed and result.stdout == ""
