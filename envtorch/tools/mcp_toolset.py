@@ -125,8 +125,7 @@ class MCPToolset:
             if self.closed:
                 raise ToolError("the MCP toolset is closed")
             if self._tools is None:
-                listings = self._runtime.start()
-                self._tools = self._functions(listings)
+                self._tools = self._connect()
             return dict(self._tools)
 
     @property
@@ -143,6 +142,15 @@ class MCPToolset:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def _connect(self) -> dict[str, Callable[..., Any]]:
+        """Connect and build the functions; a tool that cannot become one closes the toolset."""
+        listings = self._runtime.start()
+        try:
+            return self._functions(listings)
+        except Exception:
+            self._finalizer()
+            raise
 
     def _functions(self, listings: dict[str, list[Any]]) -> dict[str, Callable[..., Any]]:
         names = _python_names(listings)
