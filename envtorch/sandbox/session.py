@@ -169,6 +169,8 @@ class SandboxSession:
                 return self._killed(started, f"the session broke the protocol: {error}")
             except (EOFError, OSError):
                 return self._killed(started, self._death_reason())
+            except Exception as error:
+                return self._killed(started, f"the session failed unexpectedly: {error!r}")
             return _result(result, time.perf_counter() - started)
 
     def _send(self, message: Any, deadline: float) -> None:

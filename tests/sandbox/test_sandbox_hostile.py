@@ -268,6 +268,19 @@ def _processes_running(marker):
     return found
 
 
+def test_deeply_nested_frames_from_the_sandbox_kill_only_that_session(session, bystander):
+    code = (
+        "from guest.protocol import HEADER\n"
+        'body = b\'{"type":"result","id":1,"stdout":"","stderr":"","value":\'\n'
+        "body += b'[' * 200000 + b']' * 200000 + b'}'\n"
+        "list_tools.__self__._sock.sendall(HEADER.pack(len(body)) + body)\n"
+        "import time\n"
+        "time.sleep(5)"
+    )
+    result = session.execute(code)
+    assert result.killed and "protocol" in result.exception.message
+
+
 HOST_SCRIPT = """
 import threading
 from envtorch.sandbox import Sandbox

@@ -146,7 +146,7 @@ class FrameReader:
         body = self._read_body(deadline)
         try:
             return self._decoder.decode(body)
-        except msgspec.DecodeError as error:
+        except (msgspec.DecodeError, RecursionError) as error:
             raise ProtocolError(f"malformed frame: {error}") from None
 
     def _read_body(self, deadline: float | None) -> bytes:
