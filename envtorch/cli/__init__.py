@@ -8,6 +8,7 @@ from importlib import import_module
 
 SUBCOMMANDS = {
     "check": "envtorch.cli.check",
+    "demo": "envtorch.cli.demo",
     "init": "envtorch.cli.init",
     "list": "envtorch.cli.list_envs",
 }
