@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from envtorch.core import Action, Environment, Observation, State
 from envtorch.envs.python import workspace
 from envtorch.sandbox import ExceptionInfo, ExecutionResult, Limits, Sandbox, SandboxSession
@@ -185,7 +183,6 @@ def _limits(memory_mb: int | None) -> Limits:
 
 _shared_lock = threading.Lock()
 _sandboxes: dict[Limits, Sandbox] = {}
-_toolsets: dict[bytes, Any] = {}
 
 
 def shared_sandbox(limits: Limits) -> Sandbox:
@@ -198,24 +195,18 @@ def shared_sandbox(limits: Limits) -> Sandbox:
 
 
 def _mcp_tools(servers: Sequence[Any]) -> dict[str, Callable[..., Any]]:
-    """The tools of `servers`, from a toolset connected once per process and then reused."""
+    """The tools of `servers`, from the process-wide toolset (connected once, then reused)."""
     if not servers:
         return {}
-    from envtorch.tools import MCPToolset
+    from envtorch.tools import shared_toolset
 
-    key = msgspec.json.encode(servers)
-    with _shared_lock:
-        toolset = _toolsets.get(key)
-        if toolset is None:
-            toolset = _toolsets[key] = MCPToolset(servers)
-    return dict(toolset.tools())
+    return dict(shared_toolset(servers).tools())
 
 
 @atexit.register
 def _close_shared() -> None:
     with _shared_lock:
-        resources = [*_sandboxes.values(), *_toolsets.values()]
+        sandboxes = list(_sandboxes.values())
         _sandboxes.clear()
-        _toolsets.clear()
-    for resource in resources:
-        resource.close()
+    for sandbox in sandboxes:
+        sandbox.close()
