@@ -1,0 +1,86 @@
+"""`envtorch serve TARGET`: serve an environment over WebSocket and HTTP."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from envtorch.server.limits import Limits
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    defaults = Limits()
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve an environment over WebSocket and HTTP",
+        description="Serve an environment: WebSocket /ws for episodes, HTTP for everything else. "
+        "Set ENVTORCH_TOKEN to require 'Authorization: Bearer <token>' on every endpoint.",
+    )
+    parser.add_argument(
+        "target", help="a registered name such as echo, or module:Class / module:factory"
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port to bind (default: 8000)")
+    parser.add_argument(
+        "--max-sessions",
+        type=int,
+        default=defaults.max_sessions,
+        help=f"concurrent sessions (default: {defaults.max_sessions})",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=defaults.idle_timeout,
+        help=f"seconds before an idle session is reaped, 0 to never reap "
+        f"(default: {defaults.idle_timeout:g})",
+    )
+    parser.add_argument(
+        "--step-timeout",
+        type=float,
+        default=defaults.step_timeout,
+        help=f"seconds one env call may take (default: {defaults.step_timeout:g})",
+    )
+    parser.add_argument(
+        "--max-message-bytes",
+        type=int,
+        default=defaults.max_message_bytes,
+        help=f"largest request accepted (default: {defaults.max_message_bytes})",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="warning",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="server log level (default: warning)",
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from envtorch.registry import resolve
+    from envtorch.server import create_app
+
+    limits = Limits(
+        max_sessions=args.max_sessions,
+        idle_timeout=args.idle_timeout or None,
+        step_timeout=args.step_timeout,
+        max_message_bytes=args.max_message_bytes,
+    )
+    app = create_app(resolve(args.target), limits=limits)
+    print(
+        f"envtorch: serving {args.target} on ws://{args.host}:{args.port}/ws",
+        file=sys.stderr,
+        flush=True,
+    )
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        ws="websockets-sansio",
+        ws_max_size=4 * limits.max_message_bytes,
+        ws_per_message_deflate=False,
+        timeout_graceful_shutdown=10,
+    )
+    return 0

@@ -1,0 +1,71 @@
+"""Bearer-token authentication for every endpoint, enabled by the `ENVTORCH_TOKEN` variable."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from envtorch.server.protocol import HTTP_STATUS, UNAUTHORIZED, encode
+
+TOKEN_VARIABLE = "ENVTORCH_TOKEN"
+
+_REPLY = {
+    "type": "error",
+    "data": {
+        "message": "missing or wrong bearer token: send the header 'Authorization: Bearer <token>'",
+        "code": UNAUTHORIZED,
+    },
+    "id": None,
+}
+
+
+class BearerAuth:
+    """ASGI middleware: a request without `Authorization: Bearer <token>` gets `unauthorized`.
+
+    HTTP requests get a 401 reply; a WebSocket is accepted, sent the error, and closed with 1008.
+    """
+
+    def __init__(self, app: Any, token: str) -> None:
+        if not token:
+            raise ValueError("BearerAuth needs a non-empty token")
+        self.app = app
+        self._expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] not in ("http", "websocket") or self._authorized(scope):
+            await self.app(scope, receive, send)
+        elif scope["type"] == "http":
+            await _refuse_http(send)
+        else:
+            await _refuse_websocket(receive, send)
+
+    def _authorized(self, scope: dict) -> bool:
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                return hmac.compare_digest(value, self._expected)
+        return False
+
+
+async def _refuse_http(send: Any) -> None:
+    body = encode(_REPLY)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": HTTP_STATUS[UNAUTHORIZED],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"www-authenticate", b"Bearer"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _refuse_websocket(receive: Any, send: Any) -> None:
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.send", "text": encode(_REPLY).decode()})
+    await send({"type": "websocket.close", "code": 1008, "reason": UNAUTHORIZED})

@@ -1,0 +1,244 @@
+"""Sessions: one env per session, its calls run one at a time in the session's own thread.
+
+Env calls are plain blocking functions, so each session owns a worker thread: a slow `step()` holds
+only its own session. A call that exceeds the step timeout gets a `timeout` error; the session lets
+go of its env (which is closed in its thread once the stuck call returns) and of that thread, and
+the next `reset` builds a fresh env.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from envtorch.core import Environment, ResetNeeded
+from envtorch.server.limits import Limits
+from envtorch.server.protocol import (
+    ENV_ERROR,
+    IDLE_TIMEOUT,
+    RESET_NEEDED,
+    SERVER_FULL,
+    TIMEOUT,
+    UNKNOWN_SESSION,
+    ProtocolError,
+)
+
+logger = logging.getLogger("envtorch.server")
+
+EnvCall = Callable[[Environment], Any]
+
+
+class Worker:
+    """A daemon thread that runs blocking calls in order and hands results to the event loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, name: str) -> None:
+        self._loop = loop
+        self._jobs: queue.SimpleQueue[tuple[asyncio.Future, Callable[[], Any]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, call: Callable[[], Any]) -> asyncio.Future:
+        """Queue `call` and return a future for its result."""
+        future = self._loop.create_future()
+        self._jobs.put((future, call))
+        return future
+
+    def stop(self) -> None:
+        """End the thread after the calls already queued."""
+        self._jobs.put(None)
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            future, call = job
+            try:
+                result, error = call(), None
+            except BaseException as exception:
+                result, error = None, exception
+            try:
+                self._loop.call_soon_threadsafe(_settle, future, result, error)
+            except RuntimeError:
+                return
+
+
+def _settle(future: asyncio.Future, result: Any, error: BaseException | None) -> None:
+    """Complete `future` unless its waiter gave up on it."""
+    if future.done():
+        return
+    if error is None:
+        future.set_result(result)
+    else:
+        future.set_exception(error)
+
+
+class Session:
+    """One client's episode: its env (built on the first reset) and the thread that runs it."""
+
+    def __init__(self, session_id: str, on_reap: Callable[[ProtocolError], Any] | None) -> None:
+        self.id = session_id
+        self.env: Environment | None = None
+        self.lock = asyncio.Lock()
+        self.last_active = time.monotonic()
+        self.on_reap = on_reap
+        self.closed = False
+        self.worker: Worker | None = None
+        self.lost_env_reason: str | None = None
+
+    def touch(self) -> None:
+        """Record activity, which keeps the reaper away."""
+        self.last_active = time.monotonic()
+
+
+class SessionManager:
+    """Creates, finds, runs, reaps and closes sessions within the server's `Limits`."""
+
+    def __init__(self, env_factory: Callable[[], Environment], limits: Limits) -> None:
+        self.env_factory = env_factory
+        self.limits = limits
+        self.sessions: dict[str, Session] = {}
+
+    def open(self, on_reap: Callable[[ProtocolError], Any] | None = None) -> Session:
+        """A new session, or a `server_full` error when `max_sessions` are open."""
+        if len(self.sessions) >= self.limits.max_sessions:
+            raise ProtocolError(
+                SERVER_FULL,
+                f"server full: {len(self.sessions)} of {self.limits.max_sessions} sessions in use;"
+                " close one or retry later",
+            )
+        session = Session(secrets.token_hex(16), on_reap)
+        self.sessions[session.id] = session
+        return session
+
+    def get(self, session_id: str) -> Session:
+        """The open session `session_id`, or an `unknown_session` error."""
+        session = self.sessions.get(session_id)
+        if session is None:
+            raise ProtocolError(
+                UNKNOWN_SESSION,
+                f"unknown session {session_id!r}: it was closed, reaped, or never existed;"
+                " start a new one with reset",
+            )
+        return session
+
+    async def reset(self, session: Session, call: EnvCall) -> Any:
+        """Run `call` on the session's env, building the env first when it has none."""
+        async with session.lock:
+            if session.env is None:
+                session.env = await self._run(session, self.env_factory)
+                session.lost_env_reason = None
+            env = session.env
+            return await self._run(session, lambda: call(env))
+
+    async def call(self, session: Session, call: EnvCall) -> Any:
+        """Run `call` on the session's env in its thread, within the step timeout."""
+        async with session.lock:
+            env = session.env
+            if env is None:
+                raise ProtocolError(
+                    RESET_NEEDED, session.lost_env_reason or "no episode yet: send reset first"
+                )
+            return await self._run(session, lambda: call(env))
+
+    async def close(self, session: Session) -> None:
+        """Close the session's env and forget the session. Idempotent."""
+        if session.closed:
+            return
+        session.closed = True
+        self.sessions.pop(session.id, None)
+        async with session.lock:
+            self._discard_env(session)
+
+    async def close_all(self, grace: float = 5.0) -> None:
+        """Close every session; a session busy for longer than `grace` seconds is let go."""
+        sessions = list(self.sessions.values())
+        await asyncio.gather(*(self._close_within(session, grace) for session in sessions))
+
+    async def reap_forever(self) -> None:
+        """Close sessions idle for longer than `idle_timeout`, checking a few times per timeout."""
+        idle_timeout = self.limits.idle_timeout
+        if idle_timeout is None:
+            return
+        while True:
+            await asyncio.sleep(min(idle_timeout / 4, 10.0))
+            await self.reap(idle_timeout)
+
+    async def reap(self, idle_timeout: float) -> None:
+        """Close every session that is not busy and was idle for longer than `idle_timeout`."""
+        deadline = time.monotonic() - idle_timeout
+        for session in list(self.sessions.values()):
+            if session.lock.locked() or session.last_active > deadline:
+                continue
+            error = ProtocolError(
+                IDLE_TIMEOUT, f"session closed after {idle_timeout:g} s without a message"
+            )
+            await self.close(session)
+            if session.on_reap is not None:
+                await session.on_reap(error)
+
+    async def _close_within(self, session: Session, grace: float) -> None:
+        try:
+            await asyncio.wait_for(self.close(session), grace)
+        except TimeoutError:
+            logger.warning("session %s still busy after %.1f s at shutdown", session.id, grace)
+
+    async def _run(self, session: Session, call: Callable[[], Any]) -> Any:
+        """Run `call` in the session's thread; on timeout, give up the env and the thread."""
+        if session.worker is None:
+            name = f"envtorch-session-{session.id[:8]}"
+            session.worker = Worker(asyncio.get_running_loop(), name)
+        session.touch()
+        future = session.worker.submit(lambda: _as_protocol_errors(call))
+        try:
+            return await asyncio.wait_for(future, self.limits.step_timeout)
+        except TimeoutError:
+            self._discard_env(session)
+            session.lost_env_reason = (
+                f"the previous call exceeded the step timeout of {self.limits.step_timeout:g} s"
+                " and its environment was discarded; send reset to start a fresh one"
+            )
+            raise ProtocolError(
+                TIMEOUT,
+                f"the environment did not answer within {self.limits.step_timeout:g} s;"
+                " send reset to start a fresh environment",
+            ) from None
+        finally:
+            session.touch()
+
+    def _discard_env(self, session: Session) -> None:
+        """Close the env in its thread after any call still running there, then end the thread."""
+        env, worker = session.env, session.worker
+        session.env, session.worker = None, None
+        if worker is None:
+            if env is not None:
+                _close_quietly(env)
+            return
+        if env is not None:
+            worker.submit(lambda: _close_quietly(env))
+        worker.stop()
+
+
+def _as_protocol_errors(call: Callable[[], Any]) -> Any:
+    """Run an env call, turning whatever it raises into a `ProtocolError` the client can read."""
+    try:
+        return call()
+    except ProtocolError:
+        raise
+    except ResetNeeded as error:
+        raise ProtocolError(RESET_NEEDED, str(error)) from None
+    except BaseException as error:
+        logger.warning("environment call failed", exc_info=True)
+        raise ProtocolError(ENV_ERROR, f"{type(error).__name__}: {error}") from None
+
+
+def _close_quietly(env: Environment) -> None:
+    try:
+        env.close()
+    except BaseException:
+        logger.warning("closing an environment failed", exc_info=True)

@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from websockets.sync.client import connect
+
+from envtorch.core import Action, Environment, Observation, State
+from envtorch.server import Limits, create_app, serve_in_thread
+
+
+@dataclass(kw_only=True)
+class ScriptAction(Action):
+    command: str = "echo"
+    text: str = ""
+    seconds: float = 0.0
+
+
+@dataclass(kw_only=True)
+class ScriptObservation(Observation):
+    text: str = ""
+    instance: int = 0
+
+
+class ScriptEnv(Environment[ScriptAction, ScriptObservation, State]):
+    """Echoes, sleeps or fails on command; records every instance and every close."""
+
+    action_type = ScriptAction
+    observation_type = ScriptObservation
+    state_type = State
+    metadata = {"name": "script", "render_modes": ["ansi"]}
+    instances: list[ScriptEnv] = []
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.number = len(ScriptEnv.instances)
+        self.closed_at: float | None = None
+        ScriptEnv.instances.append(self)
+
+    def _reset(self, *, seed: int | None, task: Any) -> ScriptObservation:
+        return ScriptObservation(text=str(task), instance=self.number)
+
+    def _step(self, action: ScriptAction) -> ScriptObservation:
+        if action.command == "sleep":
+            time.sleep(action.seconds)
+        elif action.command == "raise":
+            raise RuntimeError("boom")
+        elif action.command == "exit":
+            raise SystemExit(3)
+        elif action.command == "unencodable":
+            return ScriptObservation(metadata={"bad": object()})
+        elif action.command == "finish":
+            return ScriptObservation(text=action.text, done=True, reward=1.0)
+        return ScriptObservation(text=action.text, instance=self.number)
+
+    def _render(self) -> str:
+        return f"step {self.state.step_count}"
+
+    def _close(self) -> None:
+        self.closed_at = time.monotonic()
+
+
+@pytest.fixture
+def script_envs():
+    ScriptEnv.instances = []
+    yield ScriptEnv.instances
+
+
+@pytest.fixture
+def script_env_type():
+    return ScriptEnv
+
+
+@pytest.fixture
+def serve(script_envs):
+    """Serve ScriptEnv with the given limits; yields a function returning the URL."""
+
+    def start(**limits: Any) -> str:
+        app = create_app(ScriptEnv, limits=Limits(**limits))
+        context = serve_in_thread(app)
+        contexts.append(context)
+        return context.__enter__()
+
+    contexts: list[Any] = []
+    yield start
+    for context in contexts:
+        context.__exit__(None, None, None)
+
+
+@pytest.fixture
+def url(serve) -> str:
+    return serve(step_timeout=2.0, max_message_bytes=4096)
+
+
+class Socket:
+    """A raw WebSocket speaking JSON, to test the server without our client."""
+
+    def __init__(self, url: str, headers: dict[str, str] | None = None) -> None:
+        self.connection = connect(
+            url.replace("http://", "ws://") + "/ws", compression=None, additional_headers=headers
+        ).__enter__()
+
+    def ask(self, message: Any) -> dict[str, Any]:
+        self.connection.send(message if isinstance(message, (str, bytes)) else json.dumps(message))
+        return json.loads(self.connection.recv(timeout=10))
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+@pytest.fixture
+def socket(url):
+    """Open raw WebSockets to `url`, or to another server's URL when given one."""
+    sockets: list[Socket] = []
+
+    def open_socket(server_url: str | None = None, headers: dict[str, str] | None = None) -> Socket:
+        sockets.append(Socket(server_url or url, headers))
+        return sockets[-1]
+
+    yield open_socket
+    for opened in sockets:
+        opened.close()
