@@ -11,6 +11,7 @@ SUBCOMMANDS = {
     "demo": "envtorch.cli.demo",
     "init": "envtorch.cli.init",
     "list": "envtorch.cli.list_envs",
+    "serve": "envtorch.cli.serve",
 }
 
 

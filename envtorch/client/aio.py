@@ -1,0 +1,190 @@
+"""`AsyncEnvClient`: the asyncio twin of `EnvClient`; same protocol core, only the I/O differs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
+
+from envtorch.client.protocol import (
+    TOKEN_VARIABLE,
+    ConnectionLost,
+    Protocol,
+    Reply,
+    auth_headers,
+    http_url,
+    types_of,
+    websocket_url,
+)
+from envtorch.client.schema import fetch_json, types_from_schema
+from envtorch.client.sync import CLOSE_TIMEOUT
+from envtorch.core import EnvClosed, EnvtorchError
+
+
+class AsyncEnvClient:
+    """A remote environment for asyncio: await `reset`, `step`, `state`, `render`, `close`.
+
+    Arguments and errors are those of `EnvClient`. The connection opens on `async with` or on the
+    first call (`await client.connect()` opens it explicitly). Many clients can share one event
+    loop; concurrent calls on the same client take turns. Without `env_type`, the types are built
+    from `/schema` when connecting, so `action_type` is available after `connect()`.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        env_type: Any = None,
+        *,
+        timeout: float = 120.0,
+        token: str | None = None,
+    ) -> None:
+        self.url = url
+        self.timeout = timeout
+        token = token if token is not None else os.environ.get(TOKEN_VARIABLE)
+        self._headers = auth_headers(token)
+        self._protocol = Protocol(*types_of(env_type)) if env_type is not None else None
+        self._lock = asyncio.Lock()
+        self._socket: ClientConnection | None = None
+        self._episode_over = True
+        self._closed = False
+
+    @property
+    def action_type(self) -> type:
+        return self._require_protocol().action_type
+
+    @property
+    def observation_type(self) -> type:
+        return self._require_protocol().observation_type
+
+    @property
+    def state_type(self) -> type:
+        return self._require_protocol().state_type
+
+    async def connect(self) -> AsyncEnvClient:
+        """Fetch the schema if needed and open the connection. Idempotent."""
+        async with self._lock:
+            await self._connect()
+        return self
+
+    async def reset(self, *, seed: int | None = None, task: Any = None) -> Any:
+        """Start a new episode and return its first observation."""
+        observation = await self._call(
+            lambda protocol: protocol.reset(seed, task), lambda p, reply: p.observation(reply)
+        )
+        self._episode_over = observation.done
+        return observation
+
+    async def step(self, action: Any) -> Any:
+        """Apply one action and return the observation."""
+        observation = await self._call(
+            lambda protocol: protocol.step(action), lambda p, reply: p.observation(reply)
+        )
+        self._episode_over = observation.done
+        return observation
+
+    async def state(self) -> Any:
+        """The episode's state, hidden parts included, as the server's env holds it."""
+        return await self._call(
+            lambda protocol: protocol.simple("state"), lambda p, reply: p.state(reply)
+        )
+
+    @property
+    def episode_over(self) -> bool:
+        """True before the first `reset()` and once an observation came back `done`."""
+        return self._episode_over
+
+    async def render(self) -> Any:
+        """The server env's rendering in its render mode (None without one)."""
+        return await self._call(
+            lambda protocol: protocol.simple("render"), lambda p, reply: p.frame(reply)
+        )
+
+    async def close(self) -> None:
+        """End the session (the server closes its env) and the connection. Idempotent."""
+        async with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._socket is None or self._protocol is None:
+                return
+            with contextlib.suppress(EnvtorchError, TimeoutError, OSError):
+                await self._exchange(self._protocol.simple("close"), CLOSE_TIMEOUT)
+            await self._socket.close()
+
+    async def __aenter__(self) -> AsyncEnvClient:
+        return await self.connect()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"AsyncEnvClient({self.url!r})"
+
+    async def _call(
+        self,
+        request: Callable[[Protocol], tuple[int, bytes]],
+        decode: Callable[[Protocol, Reply], Any],
+    ) -> Any:
+        async with self._lock:
+            await self._connect()
+            protocol = self._require_protocol()
+            return decode(protocol, await self._exchange(request(protocol), self.timeout))
+
+    async def _connect(self) -> None:
+        if self._closed:
+            raise EnvClosed(f"{self!r} is closed")
+        if self._socket is not None:
+            return
+        if self._protocol is None:
+            url = http_url(self.url, "/schema")
+            schema = await asyncio.to_thread(fetch_json, url, self._headers, self.timeout)
+            self._protocol = Protocol(*types_from_schema(schema))
+        try:
+            self._socket = await connect(
+                websocket_url(self.url),
+                additional_headers=self._headers,
+                compression=None,
+                proxy=None,
+                open_timeout=self.timeout,
+                max_size=None,
+            )
+        except (OSError, InvalidHandshake, TimeoutError) as error:
+            raise ConnectionLost(
+                "connection_failed", f"cannot connect to {self.url}: {error}"
+            ) from None
+
+    async def _exchange(self, request: tuple[int, bytes], timeout: float) -> Reply:
+        """Send one request and wait for its reply, skipping stale replies to older requests."""
+        assert self._socket is not None and self._protocol is not None
+        request_id, payload = request
+        deadline = time.monotonic() + timeout
+        try:
+            await self._socket.send(payload, text=True)
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"no reply from {self.url} within {timeout:g} s")
+                async with asyncio.timeout(remaining):
+                    raw = await self._socket.recv(decode=False)
+                reply = self._protocol.match(raw, request_id)
+                if reply is not None:
+                    return reply
+        except ConnectionClosed as error:
+            close = error.rcvd
+            raise Protocol.connection_lost(
+                close.code if close else None, close.reason if close else ""
+            ) from None
+
+    def _require_protocol(self) -> Protocol:
+        if self._protocol is None:
+            raise RuntimeError(
+                "the types are built from the server's /schema when connecting: "
+                "await client.connect() first, or pass env_type"
+            )
+        return self._protocol

@@ -1,0 +1,162 @@
+"""`LocalProcessProvider`: run `envtorch serve` in a child process on a free loopback port."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+from envtorch.core import EnvtorchError
+
+_PR_SET_PDEATHSIG = 1
+
+
+class ProviderError(EnvtorchError):
+    """The environment server could not be started."""
+
+
+class LocalProcessProvider:
+    """Start `envtorch serve TARGET` on 127.0.0.1 and a free port; stop it; leave nothing behind.
+
+    `target` is what `envtorch serve` takes (`echo`, `module:Class`, `module:factory`);
+    `serve_options` become its flags (`max_sessions=64` gives `--max-sessions 64`). The child
+    gets SIGTERM when the thread that started it dies, so a crashed parent leaves no orphan
+    (Linux `PR_SET_PDEATHSIG`); `stop()` shuts it down gracefully, which closes every env.
+
+        with LocalProcessProvider("echo") as server:
+            env = server.client()
+            env.reset()
+    """
+
+    def __init__(self, target: str, *, startup_timeout: float = 30.0, **serve_options: Any):
+        self.target = target
+        self.startup_timeout = startup_timeout
+        self.serve_options = serve_options
+        self.url: str | None = None
+        self.process: subprocess.Popen | None = None
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115
+
+    def start(self) -> str:
+        """Start the server and wait until `/health` answers; return its `http://` URL."""
+        if self.process is not None:
+            raise ProviderError(f"{self!r} is already started")
+        port = _free_port()
+        self.process = subprocess.Popen(
+            self._command(port),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=self._log,
+            preexec_fn=_die_with_parent(os.getpid()),
+        )
+        self.url = f"http://127.0.0.1:{port}"
+        try:
+            self._wait_until_healthy(port)
+        except BaseException:
+            self.stop()
+            raise
+        return self.url
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop the server: SIGTERM, then SIGKILL after `timeout` seconds. Idempotent."""
+        process, self.process = self.process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def client(self, env_type: Any = None, **options: Any) -> Any:
+        """An `EnvClient` on this server (`options` as for `EnvClient`)."""
+        from envtorch.client import EnvClient
+
+        if self.url is None or self.process is None:
+            raise ProviderError(f"{self!r} is not started; call start() first")
+        return EnvClient(self.url, env_type, **options)
+
+    def log(self) -> str:
+        """What the server printed so far."""
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")
+
+    def __enter__(self) -> LocalProcessProvider:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.stop(timeout=5.0)
+
+    def __repr__(self) -> str:
+        return f"LocalProcessProvider({self.target!r}, url={self.url!r})"
+
+    def _command(self, port: int) -> list[str]:
+        command = [sys.executable, "-m", "envtorch", "serve", self.target]
+        command += ["--host", "127.0.0.1", "--port", str(port)]
+        for name, value in self.serve_options.items():
+            command += [f"--{name.replace('_', '-')}", str(value)]
+        return command
+
+    def _wait_until_healthy(self, port: int) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + self.startup_timeout
+        while not _healthy(port):
+            if self.process.poll() is not None:
+                raise ProviderError(
+                    f"envtorch serve {self.target} exited with code {self.process.returncode}:\n"
+                    f"{self.log()}"
+                )
+            if time.monotonic() > deadline:
+                raise ProviderError(
+                    f"envtorch serve {self.target} did not answer /health within "
+                    f"{self.startup_timeout:g} s:\n{self.log()}"
+                )
+            time.sleep(0.02)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _healthy(port: int) -> bool:
+    """True once the server answers `/health` (a 401 counts: it is up, the token is elsewhere)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1.0)
+    token = os.environ.get("ENVTORCH_TOKEN")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        connection.request("GET", "/health", headers=headers)
+        return connection.getresponse().status in (200, 401)
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
+def _die_with_parent(parent_pid: int) -> Any:
+    """A `preexec_fn` asking Linux to SIGTERM the child when its parent dies."""
+    if not sys.platform.startswith("linux"):
+        return None
+
+    def arrange() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent_pid:
+            os._exit(1)
+
+    return arrange

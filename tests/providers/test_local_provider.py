@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from envtorch.envs.echo import EchoAction, EchoEnv
+from envtorch.providers import LocalProcessProvider, ProviderError
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def gone(pid: int) -> bool:
+    """True when `pid` no longer runs (a zombie waiting for its reaper counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+def wait_until_gone(pid: int, seconds: float = 20.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if gone(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_provider_serves_a_client_and_stops_without_leftovers():
+    with LocalProcessProvider("echo", max_sessions=4) as server:
+        pid = server.process.pid
+        assert server.url.startswith("http://127.0.0.1:")
+        with server.client(EchoEnv) as env:
+            env.reset()
+            assert env.step(EchoAction(message="hi")).echoed_message == "hi"
+    assert server.process is None
+    assert wait_until_gone(pid)
+    server.stop()
+
+
+def test_a_bad_target_fails_with_the_server_log():
+    provider = LocalProcessProvider("no_such_env_anywhere")
+    with pytest.raises(ProviderError, match="no_such_env_anywhere"):
+        provider.start()
+    assert provider.process is None
+
+
+def test_the_server_dies_when_its_parent_crashes():
+    script = textwrap.dedent(
+        """
+        import os, sys
+        from envtorch.providers import LocalProcessProvider
+        provider = LocalProcessProvider("echo")
+        provider.start()
+        print(provider.process.pid, flush=True)
+        sys.stdin.read(1)
+        os._exit(1)
+        """
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
+    child_pid = int(parent.stdout.readline())
+    assert not gone(child_pid)
+    parent.kill()
+    parent.wait()
+    assert wait_until_gone(child_pid)
