@@ -14,6 +14,7 @@ obs.reward, obs.done
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from collections.abc import Mapping
@@ -51,19 +52,20 @@ class AnswerReward(RewardTransform):
         return 1.0 if answers_match(action.answer, str(state.task["answer"])) else 0.0
 
 
-def answers_match(given: str, expected: str) -> bool:
+def answers_match(given: str, expected: str, tolerance: float = 1e-6) -> bool:
     """Whether `given` states `expected`: equal as numbers (`0.5` is `1/2`) or as trimmed text.
 
     From `given`, a `\\boxed{...}` part is taken when present; otherwise the whole text, and failing
-    that its last number ("so the answer is 42." states 42).
+    that its last number ("so the answer is 42." states 42). Whole numbers must be equal; other
+    numbers may differ by a relative or absolute `tolerance` (`0.1 + 0.2` states 0.3).
     """
     candidate = _boxed(given)
     if candidate is None:
         candidate = given
-        if _same(candidate, expected):
+        if _same(candidate, expected, tolerance):
             return True
         candidate = _last_number(given) or ""
-    return _same(candidate, expected)
+    return _same(candidate, expected, tolerance)
 
 
 class MathEnv(Environment[MathAnswer, MathObservation, State]):
@@ -212,11 +214,13 @@ def _last_number(text: str) -> str | None:
     return found[-1] if found else None
 
 
-def _same(given: str, expected: str) -> bool:
+def _same(given: str, expected: str, tolerance: float) -> bool:
     """Equal as numbers when both read as numbers, else equal as case-insensitive trimmed text."""
     given_number, expected_number = _number(given), _number(expected)
     if given_number is not None and expected_number is not None:
-        return given_number == expected_number
+        if given_number.denominator == 1 and expected_number.denominator == 1:
+            return given_number == expected_number
+        return math.isclose(given_number, expected_number, rel_tol=tolerance, abs_tol=tolerance)
     return _plain(given) == _plain(expected)
 
 

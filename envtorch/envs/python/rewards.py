@@ -8,15 +8,11 @@ Each is a `RewardTransform`: use it alone as an environment's `transform`, chain
 from __future__ import annotations
 
 import ast
-import math
-import re
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Any
 
 from envtorch.core import Action, Observation, RewardTransform, State
-
-_NUMBER = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?(?:/\d+)?")
+from envtorch.envs.math import answers_match
 
 
 class MathAnswerReward(RewardTransform):
@@ -38,7 +34,7 @@ class MathAnswerReward(RewardTransform):
         given = _given_answer(observation)
         if expected is None or given is None:
             return 0.0
-        return 1.0 if _answers_match(given, expected, self.tolerance) else 0.0
+        return 1.0 if answers_match(given, str(expected), self.tolerance) else 0.0
 
     def __call__(
         self, observation: Observation, action: Action | None, state: State
@@ -160,29 +156,9 @@ def _parses(code: str) -> bool:
     return True
 
 
-def _given_answer(observation: Observation) -> Any:
-    """The step's answer: its trailing expression's value, else the last number it printed."""
+def _given_answer(observation: Observation) -> str | None:
+    """The step's answer: its trailing expression's value, else what it printed."""
     value = getattr(observation, "value", None)
     if value is not None:
-        return value
-    numbers = _NUMBER.findall(getattr(observation, "stdout", "") or "")
-    return numbers[-1] if numbers else None
-
-
-def _answers_match(given: Any, expected: Any, tolerance: float) -> bool:
-    given_number, expected_number = _as_number(given), _as_number(expected)
-    if given_number is not None and expected_number is not None:
-        if given_number.is_integer() and expected_number.is_integer():
-            return given_number == expected_number
-        return math.isclose(given_number, expected_number, rel_tol=tolerance, abs_tol=tolerance)
-    return str(given).strip() == str(expected).strip()
-
-
-def _as_number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str) and _NUMBER.fullmatch(value.strip().replace(",", "")):
-        return float(Fraction(value.strip().replace(",", "")))
-    return None
+        return str(value)
+    return getattr(observation, "stdout", None) or None
