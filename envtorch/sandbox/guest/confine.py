@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import platform
 import resource
 import select
 import signal
@@ -103,6 +104,10 @@ DENIED_SYSCALLS = (
 )
 
 _libc = ctypes.CDLL(None, use_errno=True)
+_libc_holding_gil = ctypes.PyDLL(None, use_errno=True)
+_libc_holding_gil.syscall.restype = ctypes.c_long
+_python = ctypes.pythonapi
+_SYS_CLONE = {"x86_64": 56, "aarch64": 220, "riscv64": 220, "ppc64le": 120}.get(platform.machine())
 
 
 class _SockFprog(ctypes.Structure):
@@ -196,13 +201,17 @@ def closed(read_end: int) -> bool:
 
 
 def probe_namespaces() -> str | None:
-    """Try what every session needs (a user namespace and the mounts) in a throwaway child."""
+    """Try what every session needs (new namespaces and the mounts) in a throwaway child."""
     read_end, write_end = os.pipe()
-    pid = os.fork()
+    uid, gid = os.getuid(), os.getgid()
+    try:
+        pid = fork_into_namespaces()
+    except OSError as error:
+        return str(error)
     if pid == 0:
         os.close(read_end)
         try:
-            enter_namespaces(workspace_size=1 << 20)
+            enter_namespaces(uid, gid, workspace_size=1 << 20)
         except OSError as error:
             os.write(write_end, str(error).encode())
         os._exit(0)
@@ -213,14 +222,37 @@ def probe_namespaces() -> str | None:
     return message or None
 
 
-def enter_namespaces(workspace_size: int) -> None:
-    """Move this process into new namespaces with a private workspace and a hidden `/proc`.
+def fork_into_namespaces() -> int:
+    """`os.fork()` into new user, mount, pid, ipc and uts namespaces, in one `clone`.
 
-    The new pid namespace applies to children only, so the caller must fork once more: the
-    child is pid 1 there, and killing it ends every process the session ever started.
+    The child is pid 1 of its pid namespace, so killing it ends every process the session ever
+    starts. The interpreter's fork hooks run around the raw system call exactly as `os.fork()`
+    runs them; the GIL stays held throughout (ctypes.pythonapi and `_libc_holding_gil` are
+    PyDLLs), as it does in `os.fork()`.
     """
-    uid, gid = os.getuid(), os.getgid()
-    _check(_libc.unshare(SESSION_NAMESPACES), "unshare(user, mount, pid namespaces)")
+    if _SYS_CLONE is None:
+        raise OSError(errno.ENOSYS, f"no clone system call known for {platform.machine()}")
+    _python.PyOS_BeforeFork()
+    pid = _libc_holding_gil.syscall(
+        ctypes.c_long(_SYS_CLONE),
+        ctypes.c_long(SESSION_NAMESPACES | signal.SIGCHLD),
+        ctypes.c_long(0),
+        ctypes.c_long(0),
+        ctypes.c_long(0),
+        ctypes.c_long(0),
+    )
+    if pid == 0:
+        _python.PyOS_AfterFork_Child()
+        return 0
+    code = ctypes.get_errno()
+    _python.PyOS_AfterFork_Parent()
+    if pid < 0:
+        raise OSError(code, f"clone(user, mount, pid namespaces): {os.strerror(code)}")
+    return pid
+
+
+def enter_namespaces(uid: int, gid: int, workspace_size: int) -> None:
+    """Map the session user to the zygote's (`uid`, `gid`), then make the private mounts."""
     _write("/proc/self/setgroups", "deny")
     _write("/proc/self/uid_map", f"{SESSION_UID} {uid} 1")
     _write("/proc/self/gid_map", f"{SESSION_UID} {gid} 1")

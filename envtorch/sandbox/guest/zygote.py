@@ -54,6 +54,7 @@ PRELOADED = (
     "unicodedata",
 )
 CONTROL_FRAME_LIMIT = 1 << 20
+_zygote_alive: list[int] = []
 
 
 def main(control_fd: int) -> None:
@@ -67,6 +68,7 @@ def main(control_fd: int) -> None:
     _preload()
     seccomp_program = confine.build_filter()
     error = confine.probe_namespaces()
+    _zygote_alive.extend(os.pipe())
     gc.collect()
     gc.freeze()
     signal.signal(signal.SIGCHLD, _reap_children)
@@ -88,7 +90,7 @@ def _preload() -> None:
 
 
 def _reap_children(signum: int, frame: object) -> None:
-    """Collect the keepers of ended sessions."""
+    """Collect ended sessions."""
     while True:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)
@@ -101,12 +103,12 @@ def _reap_children(signum: int, frame: object) -> None:
 def _fork_session(control: socket.socket, config: Config, seccomp_program: bytes) -> None:
     host_end, guest_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     host_end.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
-    zygote = os.getpid()
-    if os.fork() == 0:
+    uid, gid = os.getuid(), os.getgid()
+    if confine.fork_into_namespaces() == 0:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         control.close()
         host_end.close()
-        _become_session(guest_end, config, seccomp_program, zygote)
+        _become_session(guest_end, config, seccomp_program, (uid, gid))
     guest_end.close()
     fds = array.array("i", [host_end.fileno()])
     control.sendmsg([pack(Opened())], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
@@ -114,27 +116,20 @@ def _fork_session(control: socket.socket, config: Config, seccomp_program: bytes
 
 
 def _become_session(
-    sock: socket.socket, config: Config, seccomp_program: bytes, zygote: int
+    sock: socket.socket, config: Config, seccomp_program: bytes, zygote_ids: tuple[int, int]
 ) -> None:
-    """Runs in the forked child and never returns: it confines itself, then serves the host.
+    """Runs in the forked child (pid 1 of its namespace) and never returns: it confines itself,
+    then serves the host.
 
-    The child stays as the session's keeper outside its pid namespace; the grandchild is the
-    session's pid 1. Each dies with its parent, so the sessions end with the zygote, and the
-    zygote ends when the host closes the control socket or dies.
+    It dies with the zygote, and the zygote ends when the host closes the control socket or dies,
+    so no session outlives its host.
     """
     try:
+        os.close(_zygote_alive[1])
         confine.die_with_parent()
-        if os.getppid() != zygote:
+        if confine.closed(_zygote_alive[0]):
             os._exit(1)
-        confine.enter_namespaces(config.workspace_size)
-        keeper_alive, keeper_alive_writer = os.pipe()
-        session = os.fork()
-        if session != 0:
-            _keep(session, sock)
-        os.close(keeper_alive_writer)
-        confine.die_with_parent()
-        if confine.closed(keeper_alive):
-            os._exit(1)
+        confine.enter_namespaces(*zygote_ids, workspace_size=config.workspace_size)
         os.chdir(confine.WORKSPACE)
         _close_fds_except(sock.fileno())
         worker = Worker(sock, config.max_output)
@@ -153,13 +148,6 @@ def _become_session(
         worker.serve()
     finally:
         os._exit(0)
-
-
-def _keep(session: int, sock: socket.socket) -> None:
-    """Wait for the session's pid 1, holding nothing but the pipe that tells it we live."""
-    sock.close()
-    os.waitpid(session, 0)
-    os._exit(0)
 
 
 def _close_fds_except(keep: int) -> None:
