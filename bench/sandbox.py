@@ -110,22 +110,16 @@ def memory_kib(pid: int) -> dict[str, int]:
     return fields
 
 
-def parent_pid(pid: int) -> int:
-    status = Path(f"/proc/{pid}/status").read_text().splitlines()
-    return int(next(line for line in status if line.startswith("PPid:")).split()[1])
-
-
 def idle_session_mebibytes(sandbox: Sandbox, sessions: int) -> tuple[float, float]:
-    """Mean PSS and mean private memory per idle session (its pid 1 and its keeper), in MiB."""
+    """Mean PSS and mean private memory of idle sessions (one process each), in MiB."""
     opened = [sandbox.open() for _ in range(sessions)]
     for session in opened:
         session.execute("x = 1")
     pss, private = [], []
     for session in opened:
-        processes = [memory_kib(session.pid), memory_kib(parent_pid(session.pid))]
-        pss.append(sum(fields["Pss"] for fields in processes) / 1024)
-        unshared = [fields["Private_Clean"] + fields["Private_Dirty"] for fields in processes]
-        private.append(sum(unshared) / 1024)
+        fields = memory_kib(session.pid)
+        pss.append(fields["Pss"] / 1024)
+        private.append((fields["Private_Clean"] + fields["Private_Dirty"]) / 1024)
     for session in opened:
         session.close()
     return statistics.mean(pss), statistics.mean(private)
