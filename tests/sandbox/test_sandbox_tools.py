@@ -84,7 +84,7 @@ def test_host_errors_are_raised_inside(tooled):
     assert "custom host failure" in result.value
 
 
-def test_non_json_values_never_cross(tooled):
+def test_non_json_values_never_cross(tooled, bystander):
     session, _ = tooled
     assert session.execute("search(object())").exception.type == "TypeError"
     result = session.execute("opaque()")
@@ -92,7 +92,7 @@ def test_non_json_values_never_cross(tooled):
     assert "object" in result.exception.message
 
 
-def test_no_host_object_is_reachable_from_a_stub(tooled):
+def test_no_host_object_is_reachable_from_a_stub(tooled, bystander):
     session, _ = tooled
     code = (
         "cells = [c.cell_contents for c in search.__closure__]\n"
@@ -102,7 +102,7 @@ def test_no_host_object_is_reachable_from_a_stub(tooled):
     assert all(kind.startswith(("guest.", "builtins.", "inspect.")) for kind in kinds), kinds
 
 
-def test_an_unregistered_tool_is_a_name_error(tooled):
+def test_an_unregistered_tool_is_a_name_error(tooled, bystander):
     session, counter = tooled
     assert session.execute("delete_everything()").exception.type == "NameError"
     forged = session.execute("list_tools.__self__.call_tool('delete_everything', (), {})")
