@@ -222,3 +222,18 @@ def test_a_session_that_redirects_its_output_loses_it_on_a_hard_kill(session):
     code = "import os\nr, w = os.pipe()\nos.dup2(r, 1)\nsum(range(10**13))"
     result = session.execute(code, timeout=0.3)
     assert result.killed and result.stdout == ""
+
+
+def test_threads_and_multiprocessing_work_inside(session):
+    code = (
+        "import threading, multiprocessing\n"
+        "box = []\n"
+        "thread = threading.Thread(target=box.append, args=('thread',))\n"
+        "thread.start()\n"
+        "thread.join()\n"
+        "with multiprocessing.get_context('fork').Pool(2) as pool:\n"
+        "    squares = pool.map(abs, [-1, -2, -3])\n"
+        "box, squares"
+    )
+    result = session.execute(code)
+    assert result.value == [["thread"], [1, 2, 3]], result.exception
