@@ -163,7 +163,7 @@ def main() -> None:
     peer_loop = ms(peer["loop"]) if peer else "not installed"
     rows = [
         ("zygote cold start + first session", ms(cold), "-", "-"),
-        ("new session p50", ms(statistics.median(opens)), "<= 15 ms", "Docker start ~1 s"),
+        ("new session p50", ms(statistics.median(opens)), "<= 15 ms", "Docker ~1 s (cited)"),
         ("new session p90", ms(percentile(opens, 0.9)), "-", "-"),
         ("`x = 1` round trip p50", ms(statistics.median(trivial)), "<= 0.15 ms", "-"),
         ("`x = 1` round trip p99", ms(percentile(trivial, 0.99)), "-", "-"),
