@@ -10,6 +10,7 @@ from pathlib import Path
 from envtorch.sandbox.errors import SandboxUnavailable
 
 GUEST_ROOT = "/opt/envtorch"
+RELOCATED_VENV = "/opt/envtorch-venv"
 GUEST_SOURCE = Path(__file__).parent / "guest"
 SANDBOX_ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -42,17 +43,40 @@ def find_bwrap() -> str:
         raise SandboxUnavailable(message) from None
 
 
-def python_roots() -> list[str]:
-    """The directories the interpreter needs, bound read-only at the same paths inside."""
-    roots = {os.path.realpath(path) for path in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
-    roots |= {sys.prefix, sys.base_prefix, sys.exec_prefix}
-    for root in sorted(roots):
-        if root == "/tmp" or root.startswith("/tmp/"):
+def python_binds() -> dict[str, str]:
+    """The directories the interpreter needs, host path to path inside, bound read-only.
+
+    They keep their paths, except a virtual environment under `/tmp` (where each session mounts
+    its workspace), which moves to `RELOCATED_VENV`; its interpreter is started from there.
+    """
+    roots = {os.path.realpath(path) for path in (sys.base_prefix, sys.base_exec_prefix)}
+    roots |= {sys.base_prefix, sys.base_exec_prefix}
+    for root in roots:
+        if _under_tmp(root):
             raise SandboxUnavailable(
                 f"the Python at {root} lives under /tmp, which each session replaces with its "
                 "own workspace; use a Python installed elsewhere"
             )
-    return sorted(root for root in roots if not _under_usr(root))
+    binds = {root: root for root in roots if not _under_usr(root)}
+    if sys.prefix != sys.base_prefix:
+        venv = os.path.realpath(sys.prefix)
+        binds[venv] = RELOCATED_VENV if _under_tmp(venv) else venv
+    return dict(sorted(binds.items()))
+
+
+def interpreter() -> str:
+    """The path of this interpreter inside the sandbox."""
+    venv = os.path.realpath(sys.prefix)
+    if sys.prefix == sys.base_prefix or not _under_tmp(venv):
+        return sys.executable
+    for prefix in (sys.prefix, venv):
+        if sys.executable.startswith(prefix + os.sep):
+            return RELOCATED_VENV + sys.executable[len(prefix) :]
+    raise SandboxUnavailable(f"the interpreter {sys.executable} is outside its venv {sys.prefix}")
+
+
+def _under_tmp(path: str) -> bool:
+    return path == "/tmp" or path.startswith("/tmp/")
 
 
 def _under_usr(path: str) -> bool:
@@ -79,14 +103,15 @@ def command(bwrap: str, control_fd: int) -> list[str]:
     if Path("/etc/ld.so.cache").exists():
         args += ["--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache"]
     guest = f"{GUEST_ROOT}/guest"
-    for directory in _parents([*python_roots(), guest]):
+    binds = python_binds()
+    for directory in _parents([*binds.values(), guest]):
         args += ["--perms", "0755", "--dir", directory]
-    for root in python_roots():
-        args += ["--ro-bind", root, root]
+    for host, inside in binds.items():
+        args += ["--ro-bind", host, inside]
     args += ["--ro-bind", str(GUEST_SOURCE), guest]
     args += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--chdir", "/tmp"]
     args += ["--remount-ro", "/dev", "--remount-ro", "/"]
-    args += [sys.executable, "-I", "-B", "-c", _BOOT, str(control_fd)]
+    args += [interpreter(), "-I", "-B", "-c", _BOOT, str(control_fd)]
     return args
 
 
