@@ -85,20 +85,8 @@ class MathEnv(Environment[MathAnswer, MathObservation, State]):
         "render_modes": ["ansi"],
     }
 
-    def __init__(
-        self,
-        *,
-        render_mode: str | None = None,
-        max_steps: int | None = None,
-        time_limit: float | None = None,
-        transform: TransformLike | None = None,
-    ) -> None:
-        super().__init__(
-            render_mode=render_mode,
-            max_steps=max_steps,
-            time_limit=time_limit,
-            transform=transform or AnswerReward(),
-        )
+    def __init__(self, *, transform: TransformLike | None = None, **kwargs: Any) -> None:
+        super().__init__(transform=transform or AnswerReward(), **kwargs)
 
     def _reset(self, *, seed: int | None, task: Any) -> MathObservation:
         if task is None:
