@@ -35,6 +35,16 @@ _LAZY = {
     "Trajectory": "envtorch.collect",
     "MathEnv": "envtorch.envs.math",
     "MathAnswer": "envtorch.envs.math",
+    "PythonEnv": "envtorch.envs.python",
+    "CodeAction": "envtorch.envs.python",
+    "CodeObservation": "envtorch.envs.python",
+    "MathAnswerReward": "envtorch.envs.python",
+    "CodeSafetyPenalty": "envtorch.envs.python",
+    "CodeQualityBonus": "envtorch.envs.python",
+    "MCPServer": "envtorch.tools",
+    "Batch": "envtorch.collect",
+    "make_task": "envtorch.tasks",
+    "check_env": "envtorch.checker",
 }
 
 __all__ = [
