@@ -237,3 +237,9 @@ def test_threads_and_multiprocessing_work_inside(session):
     )
     result = session.execute(code)
     assert result.value == [["thread"], [1, 2, 3]], result.exception
+
+
+def test_agent_code_is_compiled_without_the_guest_future_flags(sandbox):
+    with sandbox.open() as session:
+        session.execute("def f(x: int) -> str:\n    return str(x)")
+        assert session.execute("f.__annotations__ == {'x': int, 'return': str}").value is True

@@ -161,10 +161,10 @@ def _run(code: str, namespace: dict[str, Any], filename: str) -> Any:
     last = None
     if tree.body and isinstance(tree.body[-1], ast.Expr):
         last = ast.Expression(tree.body.pop().value)
-    exec(compile(tree, filename, "exec"), namespace)
+    exec(compile(tree, filename, "exec", dont_inherit=True), namespace)
     if last is None:
         return None
-    return eval(compile(last, filename, "eval"), namespace)
+    return eval(compile(last, filename, "eval", dont_inherit=True), namespace)
 
 
 def _is_plain_json(value: Any, depth: int) -> bool:
