@@ -24,13 +24,18 @@ class Sandbox:
     uid and, where a cgroup is writable, pids and memory caps. `notes` lists what was skipped.
     `open()` is thread-safe; `close()` ends the zygote and every session.
 
+    `prelude` is Python source that runs in every new session's namespace before its first
+    step, compiled once in the zygote: helpers every session should have cost nothing per open.
+    A prelude that raises makes `open()` fail with its error.
+
         with Sandbox() as sandbox, sandbox.open(tools={"add": add}) as session:
             session.execute("x = add(1, 2)")
             session.execute("x * 10").value   # 30
     """
 
-    def __init__(self, limits: Limits | None = None) -> None:
+    def __init__(self, limits: Limits | None = None, *, prelude: str = "") -> None:
         self.limits = limits or Limits()
+        self.prelude = prelude
         self.notes: list[str] = []
         self._lock = threading.Lock()
         self._zygote: Zygote | None = None
@@ -80,7 +85,7 @@ class Sandbox:
                 self._zygote.close()
                 self._zygote = None
             if self._zygote is None:
-                self._zygote = Zygote(self.limits)
+                self._zygote = Zygote(self.limits, self.prelude)
                 if self._cgroups is None and not self.notes:
                     self._cgroups, note = CgroupTree.create("sandbox")
                     self.notes.append(note)

@@ -39,7 +39,7 @@ _replies = msgspec.json.Decoder(Ready | Opened)
 class Zygote:
     """A warm Python inside bubblewrap that forks confined sessions on request."""
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, prelude: str = "") -> None:
         self._lock = threading.Lock()
         control, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self._control = control
@@ -61,9 +61,9 @@ class Zygote:
             raise SandboxUnavailable(message) from None
         finally:
             child_end.close()
-        self._handshake(limits)
+        self._handshake(limits, prelude)
 
-    def _handshake(self, limits: Limits) -> None:
+    def _handshake(self, limits: Limits, prelude: str) -> None:
         config = Config(
             address_space=limits.address_space,
             cpu_time=limits.cpu_time,
@@ -72,6 +72,7 @@ class Zygote:
             processes=limits.processes,
             workspace_size=limits.workspace_size,
             max_output=limits.max_output,
+            prelude=prelude,
         )
         try:
             self._control.sendall(pack(config))

@@ -243,3 +243,18 @@ def test_agent_code_is_compiled_without_the_guest_future_flags(sandbox):
     with sandbox.open() as session:
         session.execute("def f(x: int) -> str:\n    return str(x)")
         assert session.execute("f.__annotations__ == {'x': int, 'return': str}").value is True
+
+
+def test_a_prelude_runs_in_every_new_session():
+    prelude = "def helper(x):\n    return x * 2\nstarted = 'yes'\n"
+    with Sandbox(prelude=prelude) as sandbox:
+        for _ in range(2):
+            with sandbox.open() as session:
+                assert session.execute("helper(21), started").value == [42, "yes"]
+                session.execute("started = 'changed'")
+
+
+def test_a_failing_prelude_fails_open_with_its_error():
+    sandbox = Sandbox(prelude="raise ValueError('bad prelude')")
+    with sandbox, pytest.raises(SandboxUnavailable, match="bad prelude"):
+        sandbox.open()

@@ -99,9 +99,6 @@ class PythonEnv(Environment[CodeAction, CodeObservation, State]):
         self._close_session()
         tools = {**_mcp_tools(self.mcp_servers), **self.tools}
         self._session = shared_sandbox(self._limits).open(tools=tools)
-        setup = self._session.execute(WORKSPACE_TOOLS, timeout=self.step_timeout)
-        if not setup.success:
-            raise RuntimeError(f"the workspace tools failed to install: {setup.exception}")
         if seed is not None:
             self._session.execute(f"import random\nrandom.seed({int(seed)})\ndel random")
         self._last = None
@@ -186,11 +183,14 @@ _sandboxes: dict[Limits, Sandbox] = {}
 
 
 def shared_sandbox(limits: Limits) -> Sandbox:
-    """The process-wide `Sandbox` of a limits profile: one warm zygote serves every episode."""
+    """The process-wide `Sandbox` of a limits profile: one warm zygote serves every episode.
+
+    Its prelude installs the workspace file tools in every session.
+    """
     with _shared_lock:
         sandbox = _sandboxes.get(limits)
         if sandbox is None:
-            sandbox = _sandboxes[limits] = Sandbox(limits)
+            sandbox = _sandboxes[limits] = Sandbox(limits, prelude=WORKSPACE_TOOLS)
         return sandbox
 
 

@@ -53,6 +53,7 @@ class Config(msgspec.Struct, tag="config"):
     processes: int
     workspace_size: int
     max_output: int
+    prelude: str = ""
 
 
 class Ready(msgspec.Struct, tag="ready"):

@@ -11,9 +11,11 @@ from __future__ import annotations
 import array
 import gc
 import importlib
+import linecache
 import os
 import signal
 import socket
+from types import CodeType
 
 import msgspec
 
@@ -54,6 +56,7 @@ PRELOADED = (
     "unicodedata",
 )
 CONTROL_FRAME_LIMIT = 1 << 20
+PRELUDE_FILE = "<prelude>"
 _zygote_alive: list[int] = []
 
 
@@ -66,6 +69,7 @@ def main(control_fd: int) -> None:
         raise ProtocolError("the first control frame must be the sandbox configuration")
     confine.drop_root()
     _preload()
+    prelude = _compiled_prelude(config.prelude)
     seccomp_program = confine.build_filter()
     error = confine.probe_namespaces()
     _zygote_alive.extend(os.pipe())
@@ -81,7 +85,15 @@ def main(control_fd: int) -> None:
         except EOFError:
             return
         if isinstance(message, Open):
-            _fork_session(control, config, seccomp_program)
+            _fork_session(control, config, seccomp_program, prelude)
+
+
+def _compiled_prelude(source: str) -> CodeType | None:
+    """The host's prelude, compiled once here and run in each session's namespace."""
+    if not source:
+        return None
+    linecache.cache[PRELUDE_FILE] = (len(source), None, source.splitlines(True), PRELUDE_FILE)
+    return compile(source, PRELUDE_FILE, "exec", dont_inherit=True)
 
 
 def _preload() -> None:
@@ -100,7 +112,9 @@ def _reap_children(signum: int, frame: object) -> None:
             return
 
 
-def _fork_session(control: socket.socket, config: Config, seccomp_program: bytes) -> None:
+def _fork_session(
+    control: socket.socket, config: Config, seccomp_program: bytes, prelude: CodeType | None
+) -> None:
     host_end, guest_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     host_end.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
     uid, gid = os.getuid(), os.getgid()
@@ -108,7 +122,7 @@ def _fork_session(control: socket.socket, config: Config, seccomp_program: bytes
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         control.close()
         host_end.close()
-        _become_session(guest_end, config, seccomp_program, (uid, gid))
+        _become_session(guest_end, config, seccomp_program, prelude, (uid, gid))
     guest_end.close()
     fds = array.array("i", [host_end.fileno()])
     control.sendmsg([pack(Opened())], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
@@ -116,7 +130,11 @@ def _fork_session(control: socket.socket, config: Config, seccomp_program: bytes
 
 
 def _become_session(
-    sock: socket.socket, config: Config, seccomp_program: bytes, zygote_ids: tuple[int, int]
+    sock: socket.socket,
+    config: Config,
+    seccomp_program: bytes,
+    prelude: CodeType | None,
+    zygote_ids: tuple[int, int],
 ) -> None:
     """Runs in the forked child (pid 1 of its namespace) and never returns: it confines itself,
     then serves the host.
@@ -133,6 +151,8 @@ def _become_session(
         os.chdir(confine.WORKSPACE)
         _close_fds_except(sock.fileno())
         worker = Worker(sock, config.max_output)
+        if prelude is not None:
+            exec(prelude, worker.namespace)
         confine.restrict(
             seccomp_program,
             address_space=config.address_space,
