@@ -5,13 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import time
 from collections.abc import Callable
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
-
+from envtorch.client.frames import Frames
 from envtorch.client.protocol import (
     TOKEN_VARIABLE,
     ConnectionLost,
@@ -50,7 +47,7 @@ class AsyncEnvClient:
         self._headers = auth_headers(token)
         self._protocol = Protocol(*types_of(env_type)) if env_type is not None else None
         self._lock = asyncio.Lock()
-        self._socket: ClientConnection | None = None
+        self._stream: _Stream | None = None
         self._episode_over = True
         self._closed = False
 
@@ -111,11 +108,11 @@ class AsyncEnvClient:
             if self._closed:
                 return
             self._closed = True
-            if self._socket is None or self._protocol is None:
+            if self._stream is None or self._protocol is None:
                 return
             with contextlib.suppress(EnvtorchError, TimeoutError, OSError):
                 await self._exchange(self._protocol.simple("close"), CLOSE_TIMEOUT)
-            await self._socket.close()
+            self._stream.close()
 
     async def __aenter__(self) -> AsyncEnvClient:
         return await self.connect()
@@ -139,47 +136,27 @@ class AsyncEnvClient:
     async def _connect(self) -> None:
         if self._closed:
             raise EnvClosed(f"{self!r} is closed")
-        if self._socket is not None:
+        if self._stream is not None:
             return
         if self._protocol is None:
             url = http_url(self.url, "/schema")
             schema = await asyncio.to_thread(fetch_json, url, self._headers, self.timeout)
             self._protocol = Protocol(*types_from_schema(schema))
-        try:
-            self._socket = await connect(
-                websocket_url(self.url),
-                additional_headers=self._headers,
-                compression=None,
-                proxy=None,
-                open_timeout=self.timeout,
-                max_size=None,
-            )
-        except (OSError, InvalidHandshake, TimeoutError) as error:
-            raise ConnectionLost(
-                "connection_failed", f"cannot connect to {self.url}: {error}"
-            ) from None
+        self._stream = await _Stream.open(websocket_url(self.url), self._headers, self.timeout)
 
     async def _exchange(self, request: tuple[int, bytes], timeout: float) -> Reply:
         """Send one request and wait for its reply, skipping stale replies to older requests."""
-        assert self._socket is not None and self._protocol is not None
+        assert self._stream is not None and self._protocol is not None
         request_id, payload = request
-        deadline = time.monotonic() + timeout
+        deadline = asyncio.get_running_loop().time() + timeout
+        self._stream.send(payload)
         try:
-            await self._socket.send(payload, text=True)
             while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError(f"no reply from {self.url} within {timeout:g} s")
-                async with asyncio.timeout(remaining):
-                    raw = await self._socket.recv(decode=False)
-                reply = self._protocol.match(raw, request_id)
+                reply = self._protocol.match(await self._stream.receive(deadline), request_id)
                 if reply is not None:
                     return reply
-        except ConnectionClosed as error:
-            close = error.rcvd
-            raise Protocol.connection_lost(
-                close.code if close else None, close.reason if close else ""
-            ) from None
+        except TimeoutError:
+            raise TimeoutError(f"no reply from {self.url} within {timeout:g} s") from None
 
     def _require_protocol(self) -> Protocol:
         if self._protocol is None:
@@ -188,3 +165,98 @@ class AsyncEnvClient:
                 "await client.connect() first, or pass env_type"
             )
         return self._protocol
+
+
+class _Stream(asyncio.Protocol):
+    """A WebSocket as an `asyncio.Protocol`: bytes in, messages queued, one waiter woken."""
+
+    def __init__(self, frames: Frames) -> None:
+        self.frames = frames
+        self._transport: asyncio.Transport | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._error: ConnectionLost | None = None
+
+    @classmethod
+    async def open(cls, url: str, headers: dict[str, str], timeout: float) -> _Stream:
+        """Connect and finish the opening handshake within `timeout` seconds."""
+        frames = Frames(url, headers)
+        loop = asyncio.get_running_loop()
+        uri = frames.uri
+        try:
+            async with asyncio.timeout(timeout):
+                _, stream = await loop.create_connection(
+                    lambda: cls(frames), uri.host, uri.port, ssl=True if uri.secure else None
+                )
+                while not frames.open:
+                    await stream._wait(loop.time() + timeout)
+        except (OSError, TimeoutError) as error:
+            raise ConnectionLost(
+                "connection_failed", f"cannot connect to {url}: {error or 'timed out'}"
+            ) from None
+        return stream
+
+    def send(self, payload: bytes) -> None:
+        """Send one text message."""
+        if self._transport is None or self._transport.is_closing() or self.frames.closed:
+            raise self._error or self.frames.lost()
+        self._transport.write(self.frames.send(payload))
+
+    async def receive(self, deadline: float) -> bytes:
+        """The next message, waiting until `deadline` (the loop's clock) at most."""
+        messages = self.frames.messages
+        while not messages:
+            await self._wait(deadline)
+        return messages.popleft()
+
+    def close(self) -> None:
+        """Send a close frame and close the transport."""
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.write(self.frames.close())
+            self._transport.close()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        transport.write(self.frames.outgoing())
+
+    def data_received(self, data: bytes) -> None:
+        self._take(data)
+
+    def eof_received(self) -> bool:
+        self._take(b"")
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._take(b"")
+
+    def _take(self, data: bytes) -> None:
+        try:
+            self.frames.receive(data)
+        except ConnectionLost as error:
+            self._error = error
+        outgoing = self.frames.outgoing()
+        if outgoing and self._transport is not None and not self._transport.is_closing():
+            self._transport.write(outgoing)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _wait(self, deadline: float) -> None:
+        """Wait for more bytes until `deadline`; raise when the connection is gone."""
+        if self._error is not None:
+            raise self._error
+        if self.frames.closed:
+            raise self.frames.lost()
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_at(deadline, _expire, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError("timed out"))

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
+import socket
+import ssl
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
-from websockets.sync.client import ClientConnection, connect
-
+from envtorch.client.frames import Frames
 from envtorch.client.protocol import (
     TOKEN_VARIABLE,
     ConnectionLost,
@@ -26,6 +28,9 @@ from envtorch.client.schema import fetch_json, types_from_schema
 from envtorch.core import EnvClosed, EnvtorchError
 
 CLOSE_TIMEOUT = 5.0
+
+KEEPALIVE_SECONDS = 1.0
+"""How often an idle `EnvClient` reads what arrived, so the server's pings get their pongs."""
 
 
 class EnvClient:
@@ -63,7 +68,14 @@ class EnvClient:
         self._lock = threading.Lock()
         self._episode_over = True
         self._closed = False
-        self._socket = _open(url, headers, timeout)
+        self._connection = _Connection(websocket_url(url), headers, timeout)
+        self._stop_keepalive = threading.Event()
+        threading.Thread(
+            target=_keep_alive,
+            args=(weakref.ref(self), self._stop_keepalive),
+            name="envtorch-client-keepalive",
+            daemon=True,
+        ).start()
 
     @property
     def action_type(self) -> type:
@@ -111,9 +123,10 @@ class EnvClient:
             if self._closed:
                 return
             self._closed = True
+            self._stop_keepalive.set()
             with contextlib.suppress(EnvtorchError, TimeoutError, OSError):
                 self._exchange(self._protocol.simple("close"), CLOSE_TIMEOUT)
-            self._socket.close()
+            self._connection.close()
 
     def __enter__(self) -> EnvClient:
         return self
@@ -137,31 +150,107 @@ class EnvClient:
         request_id, payload = request
         deadline = time.monotonic() + timeout
         try:
-            self._socket.send(payload, text=True)
+            self._connection.send(payload)
             while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError(f"no reply from {self.url} within {timeout:g} s")
-                reply = self._protocol.match(self._socket.recv(remaining, decode=False), request_id)
+                reply = self._protocol.match(self._connection.receive(deadline), request_id)
                 if reply is not None:
                     return reply
-        except ConnectionClosed as error:
-            close = error.rcvd
-            raise Protocol.connection_lost(
-                close.code if close else None, close.reason if close else ""
-            ) from None
+        except TimeoutError:
+            raise TimeoutError(f"no reply from {self.url} within {timeout:g} s") from None
+
+    def _answer_pings(self) -> None:
+        """When no call is running, read what arrived so that pings are answered."""
+        if not self._lock.acquire(blocking=False):
+            return
+        try:
+            if not self._closed:
+                self._connection.read_pending()
+        except (EnvtorchError, OSError):
+            return
+        finally:
+            self._lock.release()
 
 
-def _open(url: str, headers: dict[str, str], timeout: float) -> ClientConnection:
-    """Connect to the server's `/ws`; the client owns the connection, hence `__enter__`."""
-    try:
-        return connect(
-            websocket_url(url),
-            additional_headers=headers,
-            compression=None,
-            proxy=None,
-            open_timeout=timeout,
-            max_size=None,
-        ).__enter__()
-    except (OSError, InvalidHandshake, TimeoutError) as error:
-        raise ConnectionLost("connection_failed", f"cannot connect to {url}: {error}") from None
+class _Connection:
+    """A WebSocket on a blocking socket: no reader thread, the caller reads its own reply."""
+
+    def __init__(self, url: str, headers: dict[str, str], timeout: float) -> None:
+        self.frames = Frames(url, headers)
+        uri = self.frames.uri
+        deadline = time.monotonic() + timeout
+        try:
+            self.socket = socket.create_connection((uri.host, uri.port), timeout)
+            self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if uri.secure:
+                context = ssl.create_default_context()
+                self.socket = context.wrap_socket(self.socket, server_hostname=uri.host)
+        except OSError as error:
+            raise ConnectionLost("connection_failed", f"cannot connect to {url}: {error}") from None
+        try:
+            self._write(self.frames.outgoing())
+            while not self.frames.open:
+                self._read(deadline)
+        except BaseException:
+            self.socket.close()
+            raise
+
+    def send(self, payload: bytes) -> None:
+        """Send one text message."""
+        if self.frames.closed:
+            raise self.frames.lost()
+        try:
+            self._write(self.frames.send(payload))
+        except TimeoutError:
+            raise
+        except OSError:
+            self.frames.receive(b"")
+            raise self.frames.lost() from None
+
+    def receive(self, deadline: float) -> bytes:
+        """The next message, waiting until `deadline` (`time.monotonic()`) at most."""
+        messages = self.frames.messages
+        while not messages:
+            self._read(deadline)
+        return messages.popleft()
+
+    def read_pending(self) -> None:
+        """Read what already arrived without waiting; messages are kept for `receive`."""
+        while not self.frames.closed and select.select([self.socket], [], [], 0)[0]:
+            self._read(time.monotonic() + CLOSE_TIMEOUT)
+
+    def close(self) -> None:
+        """Send a close frame and close the socket."""
+        with contextlib.suppress(OSError):
+            self._write(self.frames.close())
+        self.socket.close()
+
+    def _read(self, deadline: float) -> None:
+        if self.frames.closed:
+            raise self.frames.lost()
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("timed out")
+        self.socket.settimeout(remaining)
+        try:
+            data = self.socket.recv(1 << 16)
+        except TimeoutError:
+            raise
+        except OSError:
+            data = b""
+        self.frames.receive(data)
+        with contextlib.suppress(OSError):
+            self._write(self.frames.outgoing())
+
+    def _write(self, data: bytes) -> None:
+        if data:
+            self.socket.sendall(data)
+
+
+def _keep_alive(client: weakref.ref[EnvClient], stopped: threading.Event) -> None:
+    """Answer the server's pings while the client sits idle, until it closes or is collected."""
+    while not stopped.wait(KEEPALIVE_SECONDS):
+        alive = client()
+        if alive is None:
+            return
+        alive._answer_pings()
+        del alive

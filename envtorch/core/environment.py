@@ -45,6 +45,10 @@ class Environment(Generic[ActT, ObsT, StateT]):
     observation_type: ClassVar[type[Observation]] = Observation
     state_type: ClassVar[type[State]] = State
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+    nonblocking: ClassVar[bool] = False
+    """True when `reset`, `step`, `state` and `render` only compute (no I/O, no sleep, no
+    subprocess) and return within about a millisecond: a server may then run them on its event
+    loop instead of handing every call to a thread. Leave it False when in doubt."""
 
     def __init__(
         self,

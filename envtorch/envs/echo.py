@@ -38,6 +38,7 @@ class EchoEnv(Environment[EchoAction, EchoObservation, State]):
         "render_modes": ["ansi"],
     }
 
+    nonblocking = True
     reward_per_character = 0.1
 
     def _reset(self, *, seed: int | None, task: Any) -> EchoObservation:

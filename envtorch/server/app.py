@@ -34,7 +34,7 @@ def create_app(env_factory: Callable[[], Environment], *, limits: Limits | None 
     """
     limits = limits or Limits()
     env_type, info = _describe(env_factory)
-    sessions = SessionManager(env_factory, limits)
+    sessions = SessionManager(env_factory, limits, nonblocking=env_type.nonblocking)
     endpoints = Endpoints(sessions, env_type, info)
     app = FastAPI(
         title=info["metadata"]["name"],

@@ -1,9 +1,18 @@
-"""Sessions: one env per session, its calls run one at a time in the session's own thread.
+"""Sessions: one env per session, its calls run one at a time, in the session's own thread.
 
 Env calls are plain blocking functions, so each session owns a worker thread: a slow `step()` holds
 only its own session. A call that exceeds the step timeout gets a `timeout` error; the session lets
 go of its env (which is closed in its thread once the stuck call returns) and of that thread, and
 the next `reset` builds a fresh env.
+
+The exception: an env class that declares `nonblocking = True` (it only computes, like `EchoEnv`)
+has its calls run right on the event loop, which saves the thread hop (about half of a quick
+step's cost on the server). Should such a call take longer than `INLINE_CALL_LIMIT` all the same
+(say, a transform that calls a remote judge), the session's next calls go to its thread again
+until `QUICK_CALLS_BEFORE_INLINE` of them in a row were quick, so a mistaken declaration stalls
+the other sessions for one call, not for every call. The env factory and `close()` always run in
+the session's thread. Envs that do not declare it, such as the sandboxed `PythonEnv`, never run on
+the loop.
 """
 
 from __future__ import annotations
@@ -32,6 +41,12 @@ from envtorch.server.protocol import (
 logger = logging.getLogger("envtorch.server")
 
 EnvCall = Callable[[Environment], Any]
+
+INLINE_CALL_LIMIT = 0.001
+"""Seconds a call of a `nonblocking` env may take on the loop before its session goes threaded."""
+
+QUICK_CALLS_BEFORE_INLINE = 16
+"""Quick calls in a row that bring such a session from its thread back to the event loop."""
 
 
 class Worker:
@@ -90,18 +105,29 @@ class Session:
         self.closed = False
         self.worker: Worker | None = None
         self.lost_env_reason: str | None = None
+        self.threaded_calls_left = 0
 
     def touch(self) -> None:
         """Record activity, which keeps the reaper away."""
         self.last_active = time.monotonic()
 
+    def note_duration(self, seconds: float) -> None:
+        """Thread the next calls after a slow one; come back to the loop after enough quick ones."""
+        if seconds > INLINE_CALL_LIMIT:
+            self.threaded_calls_left = QUICK_CALLS_BEFORE_INLINE
+        elif self.threaded_calls_left:
+            self.threaded_calls_left -= 1
+
 
 class SessionManager:
     """Creates, finds, runs, reaps and closes sessions within the server's `Limits`."""
 
-    def __init__(self, env_factory: Callable[[], Environment], limits: Limits) -> None:
+    def __init__(
+        self, env_factory: Callable[[], Environment], limits: Limits, *, nonblocking: bool = False
+    ) -> None:
         self.env_factory = env_factory
         self.limits = limits
+        self.nonblocking = nonblocking
         self.sessions: dict[str, Session] = {}
 
     def open(self, on_reap: Callable[[ProtocolError], Any] | None = None) -> Session:
@@ -131,7 +157,7 @@ class SessionManager:
         """Run `call` on the session's env, building the env first when it has none."""
         async with session.lock:
             if session.env is None:
-                session.env = await self._run(session, self.env_factory)
+                session.env = await self._run_threaded(session, self.env_factory)
                 session.lost_env_reason = None
             env = session.env
             return await self._run(session, lambda: call(env))
@@ -153,7 +179,9 @@ class SessionManager:
         session.closed = True
         self.sessions.pop(session.id, None)
         async with session.lock:
-            self._discard_env(session)
+            closing = self._discard_env(session)
+            if closing is not None:
+                await closing
 
     async def close_all(self, grace: float = 5.0) -> None:
         """Close every session; a session busy for longer than `grace` seconds is let go."""
@@ -189,39 +217,66 @@ class SessionManager:
             logger.warning("session %s still busy after %.1f s at shutdown", session.id, grace)
 
     async def _run(self, session: Session, call: Callable[[], Any]) -> Any:
-        """Run `call` in the session's thread; on timeout, give up the env and the thread."""
-        if session.worker is None:
-            name = f"envtorch-session-{session.id[:8]}"
-            session.worker = Worker(asyncio.get_running_loop(), name)
+        """Run `call` on the loop when the env is nonblocking and has been quick, else threaded."""
+        if self.nonblocking and not session.threaded_calls_left:
+            return self._run_inline(session, call)
+        return await self._run_threaded(session, call)
+
+    def _run_inline(self, session: Session, call: Callable[[], Any]) -> Any:
         session.touch()
-        future = session.worker.submit(lambda: _as_protocol_errors(call))
+        start = time.perf_counter()
         try:
-            return await asyncio.wait_for(future, self.limits.step_timeout)
-        except TimeoutError:
-            self._discard_env(session)
-            session.lost_env_reason = (
-                f"the previous call exceeded the step timeout of {self.limits.step_timeout:g} s"
-                " and its environment was discarded; send reset to start a fresh one"
-            )
-            raise ProtocolError(
-                TIMEOUT,
-                f"the environment did not answer within {self.limits.step_timeout:g} s;"
-                " send reset to start a fresh environment",
-            ) from None
+            return _as_protocol_errors(call)
         finally:
+            session.note_duration(time.perf_counter() - start)
             session.touch()
 
-    def _discard_env(self, session: Session) -> None:
-        """Close the env in its thread after any call still running there, then end the thread."""
+    async def _run_threaded(self, session: Session, call: Callable[[], Any]) -> Any:
+        """Run `call` in the session's thread; on timeout, give up the env and the thread."""
+        loop = asyncio.get_running_loop()
+        if session.worker is None:
+            session.worker = Worker(loop, f"envtorch-session-{session.id[:8]}")
+        session.touch()
+        future = session.worker.submit(lambda: _timed(call))
+        timer = loop.call_later(self.limits.step_timeout, _expire, future)
+        try:
+            result, seconds = await future
+        except TimeoutError:
+            raise self._timed_out(session) from None
+        finally:
+            timer.cancel()
+            session.touch()
+        session.note_duration(seconds)
+        return result
+
+    def _timed_out(self, session: Session) -> ProtocolError:
+        """Give up the session's env after a call outlived the step timeout; the error to send."""
+        self._discard_env(session)
+        timeout = self.limits.step_timeout
+        session.lost_env_reason = (
+            f"the previous call exceeded the step timeout of {timeout:g} s"
+            " and its environment was discarded; send reset to start a fresh one"
+        )
+        return ProtocolError(
+            TIMEOUT,
+            f"the environment did not answer within {timeout:g} s;"
+            " send reset to start a fresh environment",
+        )
+
+    def _discard_env(self, session: Session) -> asyncio.Future | None:
+        """Close the env in its thread after any call still running there, then end the thread.
+
+        Returns the future of the env's `close()` to wait for, if there is one.
+        """
         env, worker = session.env, session.worker
         session.env, session.worker = None, None
         if worker is None:
             if env is not None:
                 _close_quietly(env)
-            return
-        if env is not None:
-            worker.submit(lambda: _close_quietly(env))
+            return None
+        closing = worker.submit(lambda: _close_quietly(env)) if env is not None else None
         worker.stop()
+        return closing
 
 
 def _as_protocol_errors(call: Callable[[], Any]) -> Any:
@@ -235,6 +290,19 @@ def _as_protocol_errors(call: Callable[[], Any]) -> Any:
     except BaseException as error:
         logger.warning("environment call failed", exc_info=True)
         raise ProtocolError(ENV_ERROR, f"{type(error).__name__}: {error}") from None
+
+
+def _timed(call: Callable[[], Any]) -> tuple[Any, float]:
+    """Run an env call as `_as_protocol_errors` does; its result and how long it took."""
+    start = time.perf_counter()
+    result = _as_protocol_errors(call)
+    return result, time.perf_counter() - start
+
+
+def _expire(future: asyncio.Future) -> None:
+    """The step timeout: fail a call's future unless it already has its result."""
+    if not future.done():
+        future.set_exception(TimeoutError())
 
 
 def _close_quietly(env: Environment) -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +53,8 @@ class ScriptEnv(Environment[ScriptAction, ScriptObservation, State]):
             raise SystemExit(3)
         elif action.command == "unencodable":
             return ScriptObservation(metadata={"bad": object()})
+        elif action.command == "thread":
+            return ScriptObservation(text=threading.current_thread().name, instance=self.number)
         elif action.command == "finish":
             return ScriptObservation(text=action.text, done=True, reward=1.0)
         return ScriptObservation(text=action.text, instance=self.number)
@@ -61,6 +64,12 @@ class ScriptEnv(Environment[ScriptAction, ScriptObservation, State]):
 
     def _close(self) -> None:
         self.closed_at = time.monotonic()
+
+
+class QuickScriptEnv(ScriptEnv):
+    """ScriptEnv declaring that it never blocks, so the server runs its calls on the event loop."""
+
+    nonblocking = True
 
 
 @pytest.fixture
@@ -78,8 +87,8 @@ def script_env_type():
 def serve(script_envs):
     """Serve ScriptEnv with the given limits; yields a function returning the URL."""
 
-    def start(**limits: Any) -> str:
-        app = create_app(ScriptEnv, limits=Limits(**limits))
+    def start(env_type: type[ScriptEnv] = ScriptEnv, **limits: Any) -> str:
+        app = create_app(env_type, limits=Limits(**limits))
         context = serve_in_thread(app)
         contexts.append(context)
         return context.__enter__()
