@@ -4,6 +4,7 @@ import asyncio
 import dataclasses
 import random
 import threading
+import time
 
 import pytest
 
@@ -172,3 +173,47 @@ def test_client_sends_the_token_from_the_environment(monkeypatch):
         with EnvClient(url, EchoEnv, token="wrong") as env, pytest.raises(ServerError) as failure:
             env.reset()
         assert failure.value.code == "unauthorized"
+
+
+@pytest.fixture
+def pinging_url(env_type):
+    """A server that pings every 0.3 s and drops a client that does not pong within 1.5 s."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        create_app(env_type),
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        ws="websockets-sansio",
+        ws_ping_interval=0.3,
+        ws_ping_timeout=1.5,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        assert thread.is_alive()
+        time.sleep(0.01)
+    yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    server.should_exit = True
+    thread.join(timeout=30)
+
+
+def test_an_idle_sync_client_answers_pings_and_keeps_its_session(pinging_url, env_type):
+    with EnvClient(pinging_url, env_type) as env:
+        env.reset()
+        env.step(env_type.action_type(note="before"))
+        time.sleep(3.5)
+        assert env.step(env_type.action_type(note="after")).count == 2
+
+
+def test_an_async_client_answers_pings_while_waiting(pinging_url, env_type):
+    async def episode():
+        async with AsyncEnvClient(pinging_url, env_type) as env:
+            await env.reset()
+            await asyncio.sleep(3.5)
+            slow = await env.step(env_type.action_type(note="slow", sleep=2.5))
+            assert slow.count == 1
+
+    asyncio.run(episode())
