@@ -23,12 +23,7 @@ from typing import Any
 
 from envtorch.collect.tasks import EpisodeSpec, episode_specs
 from envtorch.collect.trajectory import Batch, Step, Trajectory
-
-INLINE_CALL_LIMIT = 0.001
-"""Seconds a sync env call may take before the handle's next calls move to worker threads."""
-
-QUICK_CALLS_BEFORE_INLINE = 16
-"""Quick calls in a row that bring a sync env handle from worker threads back to the loop."""
+from envtorch.core.placement import CallPlacement
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,11 +65,10 @@ class Collector:
     - `progress`: a tqdm bar (on a terminal) with turns/s, the last batch's mean reward and the
       failures so far.
 
-    Async env handles (whose `step` is a coroutine function) are awaited. Sync handles are called
-    on the event loop while their calls take under `INLINE_CALL_LIMIT` (1 ms), which keeps cheap
-    in-process envs fast (a thread hop costs 40-90 us); after a slower call, the handle is called
-    in worker threads until `QUICK_CALLS_BEFORE_INLINE` calls in a row were quick again. So a
-    blocking env stalls the other episodes for one call, not for every call.
+    Async env handles (whose `step` is a coroutine function) are awaited. Sync handles run in
+    worker threads, so a slow env never stalls the other episodes, except envs that declare
+    `nonblocking = True` (they only compute, like `EchoEnv`): those run on the event loop, as
+    `envtorch.core.placement.CallPlacement` decides.
 
     When an env, the env factory or the policy raises, the episode is kept with its `failure`
     reason and the collection goes on. Iterate with `for` or, inside a running event loop,
@@ -263,7 +257,7 @@ class _EnvSlot:
     """One of the `concurrency` places episodes run in, holding an env handle from the factory.
 
     The handle is made on first use and again after `discard()`. Async handles are awaited; sync
-    ones run on the loop while quick and in worker threads after a slow call (see `Collector`).
+    ones run in worker threads, or on the loop when they declare themselves `nonblocking`.
     """
 
     def __init__(self, factory: Callable[[], Any], executor: ThreadPoolExecutor) -> None:
@@ -271,7 +265,7 @@ class _EnvSlot:
         self._executor = executor
         self._handle: Any = None
         self._is_async = False
-        self._threaded_calls_left = 0
+        self._placement = CallPlacement(nonblocking=False)
 
     async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """Call `reset`, `step` or `close` on the handle; errors become `_EnvFailed`."""
@@ -299,27 +293,20 @@ class _EnvSlot:
             raise _EnvFailed(f"creating the env raised {type(error).__name__}: {error}") from error
         self._handle = handle
         self._is_async = inspect.iscoroutinefunction(getattr(handle, "step", None))
-        self._threaded_calls_left = 0
+        self._placement = CallPlacement(nonblocking=getattr(handle, "nonblocking", False) is True)
 
     async def _invoke(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if self._is_async:
             return await function(*args, **kwargs)
-        if self._threaded_calls_left:
+        if self._placement.inline:
+            result, seconds = _timed(function, *args, **kwargs)
+        else:
             loop = asyncio.get_running_loop()
             result, seconds = await loop.run_in_executor(
                 self._executor, lambda: _timed(function, *args, **kwargs)
             )
-        else:
-            result, seconds = _timed(function, *args, **kwargs)
-        self._note_duration(seconds)
+        self._placement.record(seconds)
         return result
-
-    def _note_duration(self, seconds: float) -> None:
-        """Thread the next calls after a slow one; come back to the loop after enough quick ones."""
-        if seconds > INLINE_CALL_LIMIT:
-            self._threaded_calls_left = QUICK_CALLS_BEFORE_INLINE
-        elif self._threaded_calls_left:
-            self._threaded_calls_left -= 1
 
 
 def _timed(function: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, float]:

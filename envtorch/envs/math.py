@@ -84,6 +84,7 @@ class MathEnv(Environment[MathAnswer, MathObservation, State]):
         "description": "Arithmetic and word problems, rewarded by the answer string.",
         "render_modes": ["ansi"],
     }
+    nonblocking = True
 
     def __init__(self, *, transform: TransformLike | None = None, **kwargs: Any) -> None:
         super().__init__(transform=transform or AnswerReward(), **kwargs)

@@ -4,8 +4,9 @@ import time
 
 import pytest
 
-from envtorch.collect import QUICK_CALLS_BEFORE_INLINE, Batch, Collector, PolicyInput
+from envtorch.collect import Batch, Collector, PolicyInput
 from envtorch.core import Environment, Observation, State
+from envtorch.core.placement import QUICK_CALLS_BEFORE_INLINE
 from envtorch.envs.echo import EchoAction, EchoEnv
 
 pytestmark = pytest.mark.timeout(60)
@@ -432,3 +433,20 @@ def test_episodes_of_different_lengths_are_batched_as_they_finish():
     trajectories = batches[0]
     assert sorted(t.reward for t in trajectories) == [1.0, 2.0, 3.0, 5.0]
     assert all(t.done and not t.truncated for t in trajectories)
+
+
+class _Blocking(_SlowStart):
+    nonblocking = False
+
+
+def test_a_blocking_env_always_runs_in_worker_threads():
+    envs = []
+
+    def make_env():
+        envs.append(_Blocking())
+        return envs[-1]
+
+    collect(envs=make_env, policy=say_step, tasks=[1], max_steps=40, total=1)
+    (threads,) = [env.threads for env in envs]
+    assert len(threads) == 40
+    assert threading.main_thread() not in threads
