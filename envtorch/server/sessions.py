@@ -173,7 +173,7 @@ class SessionManager:
             return await self._run(session, lambda: call(env))
 
     async def close(self, session: Session) -> None:
-        """Close the session's env and forget the session. Idempotent."""
+        """Close the session's env, waiting for its `close()`, and forget it. Idempotent."""
         if session.closed:
             return
         session.closed = True
@@ -293,7 +293,7 @@ def _as_protocol_errors(call: Callable[[], Any]) -> Any:
 
 
 def _timed(call: Callable[[], Any]) -> tuple[Any, float]:
-    """Run an env call as `_as_protocol_errors` does; its result and how long it took."""
+    """Run an env call through `_as_protocol_errors`; its result and how many seconds it took."""
     start = time.perf_counter()
     result = _as_protocol_errors(call)
     return result, time.perf_counter() - start
