@@ -7,11 +7,12 @@ the next `reset` builds a fresh env.
 
 The exception: an env class that declares `nonblocking = True` (it only computes, like `EchoEnv`)
 has its calls run right on the event loop, which saves the thread hop (about half of a quick
-step's cost on the server). Should such a call take longer than `INLINE_CALL_LIMIT` all the same
-(say, a transform that calls a remote judge), the session's next calls go to its thread again
-until `QUICK_CALLS_BEFORE_INLINE` of them in a row were quick, so a mistaken declaration stalls
-the other sessions for one call, not for every call. The env factory and `close()` always run in
-the session's thread. Envs that do not declare it, such as the sandboxed `PythonEnv`, never run on
+step's cost on the server). `envtorch.core.placement.CallPlacement` decides call by call, as in
+the Collector: after a call slower than 1 ms all the same (say, a transform that calls a remote
+judge), the session's next calls go to its thread until enough of them in a row were quick, so a
+mistaken declaration stalls the other sessions for one call, not for every call. Such an inline
+call cannot be cut short by the step timeout. The env factory and `close()` always run in the
+session's thread. Envs that do not declare it, such as the sandboxed `PythonEnv`, never run on
 the loop.
 """
 
@@ -27,6 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from envtorch.core import Environment, ResetNeeded
+from envtorch.core.placement import CallPlacement
 from envtorch.server.limits import Limits
 from envtorch.server.protocol import (
     ENV_ERROR,
@@ -41,12 +43,6 @@ from envtorch.server.protocol import (
 logger = logging.getLogger("envtorch.server")
 
 EnvCall = Callable[[Environment], Any]
-
-INLINE_CALL_LIMIT = 0.001
-"""Seconds a call of a `nonblocking` env may take on the loop before its session goes threaded."""
-
-QUICK_CALLS_BEFORE_INLINE = 16
-"""Quick calls in a row that bring such a session from its thread back to the event loop."""
 
 
 class Worker:
@@ -96,7 +92,12 @@ def _settle(future: asyncio.Future, result: Any, error: BaseException | None) ->
 class Session:
     """One client's episode: its env (built on the first reset) and the thread that runs it."""
 
-    def __init__(self, session_id: str, on_reap: Callable[[ProtocolError], Any] | None) -> None:
+    def __init__(
+        self,
+        session_id: str,
+        on_reap: Callable[[ProtocolError], Any] | None,
+        placement: CallPlacement,
+    ) -> None:
         self.id = session_id
         self.env: Environment | None = None
         self.lock = asyncio.Lock()
@@ -105,18 +106,11 @@ class Session:
         self.closed = False
         self.worker: Worker | None = None
         self.lost_env_reason: str | None = None
-        self.threaded_calls_left = 0
+        self.placement = placement
 
     def touch(self) -> None:
         """Record activity, which keeps the reaper away."""
         self.last_active = time.monotonic()
-
-    def note_duration(self, seconds: float) -> None:
-        """Thread the next calls after a slow one; come back to the loop after enough quick ones."""
-        if seconds > INLINE_CALL_LIMIT:
-            self.threaded_calls_left = QUICK_CALLS_BEFORE_INLINE
-        elif self.threaded_calls_left:
-            self.threaded_calls_left -= 1
 
 
 class SessionManager:
@@ -138,7 +132,7 @@ class SessionManager:
                 f"server full: {len(self.sessions)} of {self.limits.max_sessions} sessions in use;"
                 " close one or retry later",
             )
-        session = Session(secrets.token_hex(16), on_reap)
+        session = Session(secrets.token_hex(16), on_reap, CallPlacement(self.nonblocking))
         self.sessions[session.id] = session
         return session
 
@@ -218,7 +212,7 @@ class SessionManager:
 
     async def _run(self, session: Session, call: Callable[[], Any]) -> Any:
         """Run `call` on the loop when the env is nonblocking and has been quick, else threaded."""
-        if self.nonblocking and not session.threaded_calls_left:
+        if session.placement.inline:
             return self._run_inline(session, call)
         return await self._run_threaded(session, call)
 
@@ -228,7 +222,7 @@ class SessionManager:
         try:
             return _as_protocol_errors(call)
         finally:
-            session.note_duration(time.perf_counter() - start)
+            session.placement.record(time.perf_counter() - start)
             session.touch()
 
     async def _run_threaded(self, session: Session, call: Callable[[], Any]) -> Any:
@@ -246,7 +240,7 @@ class SessionManager:
         finally:
             timer.cancel()
             session.touch()
-        session.note_duration(seconds)
+        session.placement.record(seconds)
         return result
 
     def _timed_out(self, session: Session) -> ProtocolError:

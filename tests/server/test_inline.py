@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from envtorch.server.sessions import QUICK_CALLS_BEFORE_INLINE
+from envtorch.core.placement import QUICK_CALLS_BEFORE_INLINE
 
 from .conftest import QuickScriptEnv
 
