@@ -74,6 +74,17 @@ def test_minimal_instances_are_empty_values():
     assert minimal_instance(EchoAction) == EchoAction(message="")
 
 
+def test_check_verifies_the_task_reaches_the_state():
+    class Forgetful(EchoEnv):
+        def _reset(self, *, seed, task):
+            self.state.task = None
+            return super()._reset(seed=seed, task=task)
+
+    check_env(EchoEnv, task={"prompt": "hi"})
+    with pytest.raises(CheckFailed, match="state.task does not hold the task"):
+        check_env(Forgetful, task={"prompt": "hi"})
+
+
 def test_check_uses_given_actions():
     seen = []
 
@@ -97,3 +108,12 @@ def test_environment_base_is_not_an_env():
     with pytest.raises(CheckFailed):
         check_env(lambda **kwargs: State())
     assert issubclass(EchoEnv, Environment)
+
+
+@pytest.mark.parametrize("env_id", ["echo", "math", "python"])
+def test_check_passes_on_every_builtin_env(env_id):
+    from envtorch.registry import registered
+
+    assert env_id in registered()
+    report = check_env(registered()[env_id].make)
+    assert len(report.passed) == 9
