@@ -129,3 +129,25 @@ def test_oversized_tool_arguments_fail_inside(tooled):
     result = session.execute("search('q' * (40 << 20))")
     assert result.exception.type == "ValueError" and not result.killed
     assert session.execute("count()").value == 1 == counter.calls
+
+
+class QuotaExceeded(Exception):
+    pass
+
+
+def test_other_host_errors_become_tool_errors_named_once(sandbox):
+    from envtorch.tools import ToolError
+
+    def refused() -> None:
+        """An MCP-style failure."""
+        raise ToolError("server said no")
+
+    def over_quota() -> None:
+        """A library's own exception."""
+        raise QuotaExceeded("try tomorrow")
+
+    with sandbox.open(tools={"refused": refused, "over_quota": over_quota}) as session:
+        refusal = session.execute("refused()").exception
+        assert (refusal.type, refusal.message) == ("ToolError", "server said no")
+        quota = session.execute("over_quota()").exception
+        assert (quota.type, quota.message) == ("ToolError", "QuotaExceeded: try tomorrow")

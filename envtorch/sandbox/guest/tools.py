@@ -78,4 +78,6 @@ def rebuild_error(error: ErrorInfo) -> Exception:
             return kind(message)
         except Exception:
             pass
+    if error.type == ToolError.__name__:
+        return ToolError(message)
     return ToolError(f"{error.type}: {message}")
