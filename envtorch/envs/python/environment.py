@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import builtins
 import inspect
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -15,6 +16,7 @@ from envtorch.envs.python import workspace
 from envtorch.sandbox import ExceptionInfo, ExecutionResult, Limits, Sandbox, SandboxSession
 from envtorch.sandbox.limits import MiB
 
+WORKSPACE_TOOL_NAMES = frozenset({"file_read", "file_write", "list_files", "list_tools"})
 WORKSPACE_TOOLS = (
     Path(inspect.getfile(workspace)).read_text()
     + "\n_install_workspace_tools(globals())\ndel _install_workspace_tools\n"
@@ -200,7 +202,14 @@ def _mcp_tools(servers: Sequence[Any]) -> dict[str, Callable[..., Any]]:
         return {}
     from envtorch.tools import shared_toolset
 
-    return dict(shared_toolset(servers).tools())
+    return {_namespace_name(name): tool for name, tool in shared_toolset(servers).tools().items()}
+
+
+def _namespace_name(name: str) -> str:
+    """An MCP tool's name in the namespace: prefixed with `mcp_` where it would hide a builtin
+    or one of the env's own tools (an MCP server named a tool `print` or `list_tools`)."""
+    hides = hasattr(builtins, name) or name in WORKSPACE_TOOL_NAMES or name.startswith("__")
+    return f"mcp_{name}" if hides else name
 
 
 @atexit.register

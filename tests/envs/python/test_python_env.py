@@ -228,3 +228,13 @@ def test_mcp_tools_become_callables_in_the_namespace(transport, request):
         first_pid = run(env, "pid()").value
         env.reset()
         assert run(env, "pid()").value == first_pid
+
+
+def test_mcp_names_never_hide_builtins_or_the_env_tools():
+    from envtorch.envs.python.environment import _namespace_name
+
+    assert _namespace_name("add") == "add"
+    assert _namespace_name("print") == "mcp_print"
+    assert _namespace_name("list_tools") == "mcp_list_tools"
+    assert _namespace_name("file_read") == "mcp_file_read"
+    assert _namespace_name("__secret") == "mcp___secret"
