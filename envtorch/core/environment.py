@@ -80,6 +80,7 @@ class Environment(Generic[ActT, ObsT, StateT]):
     def reset(self, *, seed: int | None = None, task: Any = None) -> ObsT:
         """Start a new episode and return its first observation."""
         self._require_open()
+        self._episode_over = True
         if seed is not None:
             self.rng.seed(seed)
         self._state = cast(

@@ -14,7 +14,6 @@ obs.reward, obs.done
 
 from __future__ import annotations
 
-import math
 import random
 import re
 from collections.abc import Mapping
@@ -209,7 +208,8 @@ def _same(given: str, expected: str, tolerance: float) -> bool:
     if given_number is not None and expected_number is not None:
         if given_number.denominator == 1 and expected_number.denominator == 1:
             return given_number == expected_number
-        return math.isclose(given_number, expected_number, rel_tol=tolerance, abs_tol=tolerance)
+        scale = max(1, abs(given_number), abs(expected_number))
+        return abs(given_number - expected_number) <= Fraction(tolerance) * scale
     return _plain(given) == _plain(expected)
 
 

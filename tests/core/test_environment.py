@@ -201,3 +201,22 @@ def test_time_limit_truncates_the_episode():
     assert observation.done and observation.truncated
     with pytest.raises(ValueError, match="time_limit"):
         EchoEnv(time_limit=0)
+
+
+def test_a_failed_reset_leaves_no_running_episode():
+    class Flaky(EchoEnv):
+        fail = False
+
+        def _reset(self, *, seed, task):
+            if self.fail:
+                raise RuntimeError("could not start")
+            return super()._reset(seed=seed, task=task)
+
+    env = Flaky()
+    env.reset()
+    env.step(EchoAction(message="a"))
+    env.fail = True
+    with pytest.raises(RuntimeError):
+        env.reset()
+    with pytest.raises(ResetNeeded):
+        env.step(EchoAction(message="b"))

@@ -18,7 +18,8 @@ from envtorch.envs.math import answers_match
 class MathAnswerReward(RewardTransform):
     """1.0 when the step's answer matches the expected one, else 0.0.
 
-    A right answer also ends the episode.
+    A right answer also ends the episode, alone or inside a `RewardSum`.
+
     The expected answer comes from the constructor, or else from `state.task["answer"]`, so it
     stays on the environment's side. The step's answer is its trailing expression's value or,
     when there is none, the last number it printed. Whole numbers compare exactly, other numbers
@@ -30,19 +31,15 @@ class MathAnswerReward(RewardTransform):
         self.tolerance = tolerance
 
     def score(self, observation: Observation, action: Action, state: State) -> float:
+        """1.0 for a right answer, which also marks the observation `done`; else 0.0."""
         expected = self._expected(state)
         given = _given_answer(observation)
         if expected is None or given is None:
             return 0.0
-        return 1.0 if answers_match(given, str(expected), self.tolerance) else 0.0
-
-    def __call__(
-        self, observation: Observation, action: Action | None, state: State
-    ) -> Observation:
-        observation = super().__call__(observation, action, state)
-        if action is not None and observation.reward and self.score(observation, action, state):
-            observation.done = True
-        return observation
+        if not answers_match(given, str(expected), self.tolerance):
+            return 0.0
+        observation.done = True
+        return 1.0
 
     def _expected(self, state: State) -> Any:
         if self.answer is not None:

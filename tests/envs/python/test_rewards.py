@@ -127,3 +127,17 @@ def test_rewards_compose_and_sum():
     observation = reward(weighted, "21 * 2", task={"answer": 42}, value=42)
     assert observation.reward == pytest.approx(1.1)
     assert observation.metadata["reward_terms"] == {"correct": 1.0, "safety": 0.0, "quality": 1.0}
+
+
+def test_a_right_answer_ends_the_episode_inside_sums_and_compositions():
+    inside_sum = RewardSum({"correct": MathAnswerReward(), "safety": CodeSafetyPenalty()})
+    observation = reward(inside_sum, "42", task={"answer": 42}, value=42)
+    assert observation.done and observation.reward == 1.0
+    after_penalty = Compose([CodeSafetyPenalty(), MathAnswerReward()])
+    observation = reward(after_penalty, "import os\n42", task={"answer": 42}, value=42)
+    assert observation.done and observation.reward == 0.0
+
+
+def test_huge_numbers_compare_without_overflow():
+    assert reward(MathAnswerReward(answer="0.3"), "x", value="1e400").reward == 0.0
+    assert reward(MathAnswerReward(answer="1e400"), "x", value="1e400").reward == 1.0
