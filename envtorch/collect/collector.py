@@ -124,6 +124,7 @@ class Collector:
         self.progress = progress
 
     def __iter__(self) -> Iterator[Batch]:
+        _require_no_running_loop()
         loop = asyncio.new_event_loop()
         batches = self._batches()
         try:
@@ -230,6 +231,18 @@ class Collector:
         trajectory.seconds = time.perf_counter() - start
         trajectory.env_seconds = trajectory.seconds - trajectory.policy_seconds
         return trajectory
+
+
+def _require_no_running_loop() -> None:
+    """`for batch in collector` drives its own loop, which cannot run inside another one."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise RuntimeError(
+        "an event loop is already running here (a notebook or async code): "
+        "iterate with `async for batch in collector` instead"
+    )
 
 
 class _EnvFailed(Exception):
@@ -358,6 +371,8 @@ class _PolicyBatcher:
             else:
                 loop = asyncio.get_running_loop()
                 actions = await loop.run_in_executor(self._executor, self._policy, inputs)
+                if inspect.isawaitable(actions):
+                    actions = await actions
             actions = list(actions)
         except Exception as error:
             raise _PolicyFailed(f"policy raised {type(error).__name__}: {error}") from error

@@ -39,15 +39,15 @@ def episode_specs(
     for group, task in enumerate(_tasks(tasks, cycle)):
         group_seed = None if seed is None else seed + group
         for _ in range(group_size):
-            if total is not None and episode >= total:
-                return
             yield EpisodeSpec(task=task, group=group, episode=episode, seed=group_seed)
             episode += 1
+            if total is not None and episode >= total:
+                return
 
 
 def _tasks(tasks: Iterable[Any], cycle: bool) -> Iterator[Any]:
     """Single tasks from the source, over and over with `cycle` when it can be iterated again."""
-    reiterable = iter(tasks) is not tasks
+    reiterable = not isinstance(tasks, Iterator)
     while True:
         produced = False
         for item in tasks:

@@ -450,3 +450,36 @@ def test_a_blocking_env_always_runs_in_worker_threads():
     (threads,) = [env.threads for env in envs]
     assert len(threads) == 40
     assert threading.main_thread() not in threads
+
+
+def test_a_sync_policy_may_return_an_awaitable():
+    async def later(inputs):
+        return say_step(inputs)
+
+    batches = collect(envs=EchoEnv, policy=lambda inputs: later(inputs), tasks=[1], total=2)
+    assert [t.failure for batch in batches for t in batch] == [None, None]
+
+
+def test_iterating_inside_a_running_loop_points_to_async_for():
+    async def main():
+        collector = Collector(EchoEnv, say_step, tasks=[1], total=1, progress=False)
+        with pytest.raises(RuntimeError, match="async for batch in collector"):
+            next(iter(collector))
+        return [batch async for batch in collector]
+
+    assert len(asyncio.run(main())[0]) == 1
+
+
+class _CountedSource:
+    def __init__(self):
+        self.passes = 0
+
+    def __iter__(self):
+        self.passes += 1
+        return iter(["a", "b"])
+
+
+def test_a_reiterable_source_is_iterated_once_per_pass():
+    source = _CountedSource()
+    collect(envs=EchoEnv, policy=say_step, tasks=source, total=4, max_steps=1)
+    assert source.passes == 2
