@@ -52,7 +52,9 @@ def check_env(
     `actions` default to the action type's minimal instance; `task`, when given, goes to
     `reset()` and must come back in `state.task`.
     """
-    env_type = type(_build(factory))
+    probe = _build(factory)
+    env_type = type(probe)
+    probe.close()
     actions = list(actions) if actions is not None else [minimal_instance(env_type.action_type)]
     report = CheckReport(env_name=env_type.__name__)
     checks = [

@@ -45,10 +45,9 @@ class Timeouts(_Strict):
 
 
 class Resources(_Strict):
-    """Resource caps passed to environments that accept them (`memory_mb`, `cpus`)."""
+    """Resource caps passed to environments that accept them (`memory_mb`)."""
 
     memory_mb: int | None = None
-    cpus: float | None = None
 
 
 class Evaluation(_Strict):
@@ -79,6 +78,13 @@ class DatasetRef(_Strict):
     split: str = "train"
     generator: str | None = None
     kwargs: dict[str, Any] = {}
+
+    def __post_init__(self) -> None:
+        given = [key for key in ("path", "name", "generator") if getattr(self, key) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"give exactly one of `path`, `name` or `generator`, not {given or 'none'}"
+            )
 
 
 class TaskSpec(_Strict):
@@ -113,7 +119,6 @@ class TaskSpec(_Strict):
             "time_limit": self.timeouts.episode,
             "step_timeout": self.timeouts.step,
             "memory_mb": self.resources.memory_mb,
-            "cpus": self.resources.cpus,
         }
         wanted = {key: value for key, value in wanted.items() if value is not None}
         entry_point = self.env if ":" in self.env else spec(self.env).entry_point
@@ -187,15 +192,21 @@ def _load_tasks(ref: DatasetRef, base: Path) -> Iterable[Any]:
         import datasets
 
         return datasets.load_dataset(ref.name, split=ref.split, **ref.kwargs)
-    raise TaskSpecError("`dataset` needs one of `path`, `generator` or `name`")
+    raise AssertionError("DatasetRef validates that one source is given")
 
 
 def _read_task_file(path: Path) -> list[Any]:
-    text = path.read_text()
-    if path.suffix == ".jsonl":
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
-    if path.suffix == ".json":
-        return json.loads(text)
+    """The tasks of a JSON, JSONL or YAML file; `TaskSpecError` naming the file otherwise."""
     import yaml
 
-    return yaml.safe_load(text)
+    try:
+        text = path.read_text()
+        if path.suffix == ".jsonl":
+            return [json.loads(line) for line in text.splitlines() if line.strip()]
+        if path.suffix == ".json":
+            return list(json.loads(text))
+        return list(yaml.safe_load(text))
+    except OSError as error:
+        raise TaskSpecError(f"{path}: cannot read the tasks: {error.strerror}") from None
+    except (ValueError, TypeError, yaml.YAMLError) as error:
+        raise TaskSpecError(f"{path}: not a list of tasks: {error}") from None

@@ -102,6 +102,8 @@ def test_cli_check(capsys):
     assert "EchoEnv passed 9 checks" in capsys.readouterr().out
     assert main(["check", "tests.test_checker:UnseededEnv"]) == 1
     assert "FAILED UnseededEnv: determinism" in capsys.readouterr().out
+    assert main(["check", "no-such-env"]) == 2
+    assert "error: no environment registered as 'no-such-env'" in capsys.readouterr().out
 
 
 def test_environment_base_is_not_an_env():
@@ -117,3 +119,15 @@ def test_check_passes_on_every_builtin_env(env_id):
     assert env_id in registered()
     report = check_env(registered()[env_id].make)
     assert len(report.passed) == 9
+
+
+def test_check_closes_every_env_it_builds():
+    built = []
+
+    class Tracked(EchoEnv):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            built.append(self)
+
+    check_env(Tracked)
+    assert built and all(env._closed for env in built)

@@ -77,3 +77,42 @@ def test_budgets_an_env_cannot_enforce_are_refused(tmp_path):
     path.write_text("id: x\nenv: echo\nresources: {memory_mb: 256}\n")
     with pytest.raises(TaskSpecError, match="cannot enforce memory_mb"):
         make_task(path)
+
+
+def _spec_with_dataset(tmp_path, dataset):
+    path = tmp_path / "spec.yaml"
+    path.write_text(f"id: x\nenv: echo\ndataset: {dataset}\n")
+    return path
+
+
+def test_dataset_needs_exactly_one_source(tmp_path):
+    with pytest.raises(TaskSpecError, match="exactly one of `path`, `name` or `generator`"):
+        load_task_spec(_spec_with_dataset(tmp_path, "{path: a.jsonl, name: gsm8k}"))
+    with pytest.raises(TaskSpecError, match="exactly one"):
+        load_task_spec(_spec_with_dataset(tmp_path, "{split: train}"))
+
+
+def test_tasks_from_a_generator_and_yaml_and_json(tmp_path):
+    spec = load_task_spec(
+        _spec_with_dataset(
+            tmp_path, "{generator: 'envtorch.envs.math:math_tasks', kwargs: {size: 3}}"
+        )
+    )
+    assert len(spec.load_tasks()) == 3
+    (tmp_path / "t.yaml").write_text("- {prompt: a}\n- {prompt: b}\n")
+    assert load_task_spec(_spec_with_dataset(tmp_path, "{path: t.yaml}")).load_tasks() == [
+        {"prompt": "a"},
+        {"prompt": "b"},
+    ]
+    (tmp_path / "t.json").write_text('[{"prompt": "c"}]')
+    assert load_task_spec(_spec_with_dataset(tmp_path, "{path: t.json}")).load_tasks() == [
+        {"prompt": "c"}
+    ]
+
+
+def test_unreadable_task_files_name_the_file(tmp_path):
+    with pytest.raises(TaskSpecError, match="missing.jsonl: cannot read the tasks"):
+        load_task_spec(_spec_with_dataset(tmp_path, "{path: missing.jsonl}")).load_tasks()
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(TaskSpecError, match="bad.json: not a list of tasks"):
+        load_task_spec(_spec_with_dataset(tmp_path, "{path: bad.json}")).load_tasks()

@@ -16,6 +16,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from envtorch.checker import CheckFailed, check_env
+    from envtorch.core import EnvtorchError
     from envtorch.registry import resolve
 
     try:
@@ -23,6 +24,9 @@ def run(args: argparse.Namespace) -> int:
     except CheckFailed as failure:
         print(f"FAILED {failure}")
         return 1
+    except EnvtorchError as error:
+        print(f"error: {error}")
+        return 2
     for name in report.passed:
         print(f"ok  {name}")
     print(f"{report.env_name} passed {len(report.passed)} checks")
