@@ -17,7 +17,7 @@ class Limits:
     are also enforced through a cgroup where one is writable. `workspace_size` bounds the private
     tmpfs `/tmp`. `timeout` is the default soft timeout of one execution; `kill_grace` is how long
     after it the host waits before killing the session. `max_output` caps stdout, stderr and the
-    repr of a value, each.
+    repr of a value, and the type, message and traceback of an exception, each.
     """
 
     address_space: int = 4 * GiB

@@ -72,6 +72,30 @@ def test_exceptions_come_back_and_the_session_lives_on(session):
     assert session.execute("kept").value == "still here"
 
 
+def test_a_huge_exception_is_capped_with_a_visible_marker(session):
+    session.execute("kept = 'still here'")
+    result = session.execute("raise type('E' * 10000, (ValueError,), {})('x' * 20_000_000)")
+    assert not result.killed
+    assert result.exception.type.startswith("E" * 4096) and "type name truncated" in (
+        result.exception.type
+    )
+    assert result.exception.message.startswith("x" * 4096)
+    assert "message truncated" in result.exception.message
+    assert len(result.exception.message) < 4096 + 100
+    assert "traceback truncated" in result.exception.traceback
+    assert len(result.exception.traceback) < 4096 + 100
+    assert session.execute("kept").value == "still here"
+
+
+def test_an_exception_that_cannot_be_encoded_or_printed_comes_back(session):
+    surrogate = session.execute("raise ValueError('\\ud800')")
+    assert not surrogate.killed and surrogate.exception.message == "\\ud800"
+    code = "class Mute(Exception):\n    def __str__(self):\n        1 / 0\nraise Mute()"
+    mute = session.execute(code)
+    assert not mute.killed and mute.exception.type == "Mute"
+    assert mute.exception.message == "<exception str() failed>"
+
+
 def test_syntax_errors_come_back_as_exceptions(session):
     result = session.execute("def broken(:\n    pass")
     assert result.exception.type == "SyntaxError"

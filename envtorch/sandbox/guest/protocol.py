@@ -39,8 +39,12 @@ class ToolSpec(msgspec.Struct, frozen=True):
 
 
 def frame_limit(max_output: int) -> int:
-    """The largest frame a session may send: room for a result whose every character is escaped."""
-    return (16 << 20) + 24 * max_output
+    """The largest frame a session may send: room for a result whose every character is escaped.
+
+    A result has six text fields of at most `max_output` characters each (stdout, stderr, value,
+    exception type, message and traceback), and a character escapes to at most six bytes.
+    """
+    return (16 << 20) + 36 * max_output
 
 
 class Config(msgspec.Struct, tag="config"):

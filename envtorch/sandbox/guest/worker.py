@@ -83,9 +83,9 @@ class Worker:
             value = self._describe(_run(request.code, self.namespace, f"<step {request.id}>"))
         except ExecutionTimeout as error:
             timed_out = True
-            exception = _error_info(error, f"<step {request.id}>")
+            exception = _error_info(error, f"<step {request.id}>", self._max_output)
         except BaseException as error:
-            exception = _error_info(error, f"<step {request.id}>")
+            exception = _error_info(error, f"<step {request.id}>", self._max_output)
         finally:
             self._disarm()
         self._streams.flush()
@@ -181,8 +181,12 @@ def _is_plain_json(value: Any, depth: int) -> bool:
     return False
 
 
-def _error_info(error: BaseException, filename: str) -> ErrorInfo:
-    """Type, message and a traceback that starts at the agent's code, not the worker's."""
+def _error_info(error: BaseException, filename: str, limit: int) -> ErrorInfo:
+    """Type, message and a traceback that starts at the agent's code, not the worker's.
+
+    Each is cut to `limit` characters with a marker and made encodable, whatever the agent's
+    exception holds: a huge message, lone surrogates or a `__str__` that raises.
+    """
     tb = error.__traceback__
     while tb is not None and tb.tb_frame.f_code.co_filename != filename:
         tb = tb.tb_next
@@ -190,7 +194,21 @@ def _error_info(error: BaseException, filename: str) -> ErrorInfo:
     if isinstance(error, SyntaxError):
         lines = traceback.format_exception_only(type(error), error)
     return ErrorInfo(
-        type=type(error).__name__,
-        message=str(error),
-        traceback="".join(lines)[-20000:],
+        type=_capped(type(error).__name__, limit, "type name"),
+        message=_capped(_message(error), limit, "message"),
+        traceback=_capped("".join(lines), limit, "traceback"),
     )
+
+
+def _message(error: BaseException) -> str:
+    try:
+        return str(error)
+    except Exception:
+        return "<exception str() failed>"
+
+
+def _capped(text: str, limit: int, what: str) -> str:
+    """`text` cut to `limit` characters with a visible marker, lone surrogates escaped."""
+    if len(text) > limit:
+        text = text[:limit] + f"... [{what} truncated: {len(text)} characters]"
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
