@@ -39,7 +39,9 @@ class Sandbox:
         self.notes: list[str] = []
         self._lock = threading.Lock()
         self._zygote: Zygote | None = None
+        self._set_aside: list[Zygote] = []
         self._cgroups: CgroupTree | None = None
+        self._cgroups_tried = False
         self._sessions: weakref.WeakSet[SandboxSession] = weakref.WeakSet()
         self._numbers = itertools.count()
         self._closed = False
@@ -51,11 +53,12 @@ class Sandbox:
         on this machine.
         """
         tools = dict(tools or {})
-        tool_specs(tools)
+        specs = tool_specs(tools)
         sock = self._spawn()
         session = SandboxSession(
             sock,
             tools=tools,
+            specs=specs,
             limits=self.limits,
             cgroups=self._cgroups,
             key=f"session-{next(self._numbers)}",
@@ -72,21 +75,30 @@ class Sandbox:
         zygote = self._running_zygote()
         try:
             return zygote.spawn()
-        except (OSError, EOFError):
+        except SandboxUnavailable:
             if zygote.alive:
                 raise
         return self._running_zygote().spawn()
 
     def _running_zygote(self) -> Zygote:
+        """The zygote to ask for a session: a fresh one when the last died or fell out of step.
+
+        One out of step but alive is set aside, not stopped, so the sessions it forked live on
+        until `close()`.
+        """
         with self._lock:
             if self._closed:
                 raise SandboxUnavailable("this Sandbox was closed; create a new one")
             if self._zygote is not None and not self._zygote.alive:
                 self._zygote.close()
                 self._zygote = None
+            if self._zygote is not None and not self._zygote.in_step:
+                self._set_aside.append(self._zygote)
+                self._zygote = None
             if self._zygote is None:
                 self._zygote = Zygote(self.limits, self.prelude)
-                if self._cgroups is None and not self.notes:
+                if not self._cgroups_tried:
+                    self._cgroups_tried = True
                     self._cgroups, note = CgroupTree.create("sandbox")
                     self.notes.append(note)
             return self._zygote
@@ -96,11 +108,12 @@ class Sandbox:
         with self._lock:
             self._closed = True
             sessions = list(self._sessions)
-            zygote, self._zygote = self._zygote, None
+            zygotes = [zygote for zygote in (*self._set_aside, self._zygote) if zygote is not None]
+            self._zygote, self._set_aside = None, []
             cgroups, self._cgroups = self._cgroups, None
         for session in sessions:
             session.close()
-        if zygote is not None:
+        for zygote in zygotes:
             zygote.close()
         if cgroups is not None:
             cgroups.close()

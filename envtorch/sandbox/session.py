@@ -66,9 +66,10 @@ def tool_specs(tools: Mapping[str, Tool]) -> list[ToolSpec]:
 class SandboxSession:
     """One persistent Python namespace in its own confined process tree.
 
-    Created by `Sandbox.open()`. `execute()` may be called from any thread; calls on one session
-    run one at a time, and different sessions run in parallel. Tools run on the host, in the
-    thread that called `execute()`. `close()` is idempotent and safe from any thread.
+    Created by `Sandbox.open()`, which gives it `tools` and their `specs` from `tool_specs`.
+    `execute()` may be called from any thread; calls on one session run one at a time, and
+    different sessions run in parallel. Tools run on the host, in the thread that called
+    `execute()`. `close()` is idempotent and safe from any thread.
     """
 
     def __init__(
@@ -76,6 +77,7 @@ class SandboxSession:
         sock: socket.socket,
         *,
         tools: Mapping[str, Tool],
+        specs: list[ToolSpec],
         limits: Limits,
         cgroups: CgroupTree | None,
         key: str,
@@ -98,8 +100,8 @@ class SandboxSession:
                 self._groups = cgroups.add_session(
                     key, self._pid, memory=limits.memory, processes=limits.processes
                 )
-            if self._tools:
-                self._sock.sendall(pack(Setup(tools=tool_specs(self._tools))))
+            if specs:
+                self._sock.sendall(pack(Setup(tools=specs)))
         except (OSError, EOFError, ProtocolError) as error:
             self._kill("the session failed to start")
             raise SandboxUnavailable(f"the session failed to start: {error}") from error

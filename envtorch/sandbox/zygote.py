@@ -41,6 +41,7 @@ class Zygote:
 
     def __init__(self, limits: Limits, prelude: str = "") -> None:
         self._lock = threading.Lock()
+        self._in_step = True
         control, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self._control = control
         self._reader = FrameReader(control, _replies, 1 << 20)
@@ -96,31 +97,52 @@ class Zygote:
         """Whether the zygote process still runs."""
         return self._process.poll() is None
 
+    @property
+    def in_step(self) -> bool:
+        """Whether every `Open` sent so far got its reply; one that failed may still be due."""
+        return self._in_step
+
     def spawn(self) -> socket.socket:
-        """A new session's socket; the session confines itself and then says hello on it."""
+        """A new session's socket; the session confines itself and then says hello on it.
+
+        Raises `SandboxUnavailable` when the zygote does not answer in time or breaks the
+        protocol; it is then out of step for good and a fresh one must take its place.
+        """
         with self._lock:
-            self._control.sendall(pack(Open()))
-            reply, fd = self._receive_with_fd(time.monotonic() + OPEN_TIMEOUT)
+            if not self._in_step:
+                raise SandboxUnavailable("this zygote is out of step; start a fresh one")
+            try:
+                self._control.sendall(pack(Open()))
+                reply, fd = self._receive_with_fd(time.monotonic() + OPEN_TIMEOUT)
+            except (OSError, EOFError, ProtocolError) as error:
+                self._in_step = False
+                raise SandboxUnavailable(f"the zygote did not fork a session: {error}") from None
         if not isinstance(reply, Opened) or reply.error is not None or fd is None:
+            if fd is not None:
+                os.close(fd)
             raise SandboxUnavailable(f"the zygote could not fork a session: {reply}")
-        os.set_inheritable(fd, False)
         return socket.socket(fileno=fd)
 
     def _receive_with_fd(self, deadline: float) -> tuple[object, int | None]:
-        """Read one reply frame and the file descriptor sent along with it."""
+        """Read one reply frame and the file descriptor sent along with it (close-on-exec)."""
         self._control.settimeout(max(deadline - time.monotonic(), 0.001))
         size = socket.CMSG_SPACE(array.array("i").itemsize)
-        data, ancillary, _, _ = self._control.recvmsg(HEADER.size, size)
+        data, ancillary, _, _ = self._control.recvmsg(HEADER.size, size, socket.MSG_CMSG_CLOEXEC)
         fd = None
         for level, kind, payload in ancillary:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                 fds = array.array("i")
                 fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
                 fd = fds[0] if len(fds) else None
-        if not data:
-            raise EOFError("the zygote exited")
-        self._reader.feed(data)
-        return self._reader.read(deadline), fd
+        try:
+            if not data:
+                raise EOFError("the zygote exited")
+            self._reader.feed(data)
+            return self._reader.read(deadline), fd
+        except BaseException:
+            if fd is not None:
+                os.close(fd)
+            raise
 
     def close(self) -> None:
         """Stop the zygote and with it every session it forked."""

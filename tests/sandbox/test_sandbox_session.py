@@ -1,13 +1,18 @@
 """Sessions: persistence, values, captured output, exceptions, timeouts and concurrency."""
 
+import os
+import signal
 import socket
 import threading
+from pathlib import Path
 
 import msgspec
 import pytest
 
 from envtorch.core import encode
 from envtorch.sandbox import ExecutionResult, Sandbox, SandboxUnavailable, SessionDead
+from envtorch.sandbox import zygote as zygote_module
+from envtorch.sandbox.cgroups import CgroupTree
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -282,3 +287,45 @@ def test_a_failing_prelude_fails_open_with_its_error():
     sandbox = Sandbox(prelude="raise ValueError('bad prelude')")
     with sandbox, pytest.raises(SandboxUnavailable, match="bad prelude"):
         sandbox.open()
+
+
+def _parent_pid(pid):
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def test_a_zygote_that_does_not_answer_is_replaced_and_its_sessions_live_on(monkeypatch):
+    monkeypatch.setattr(zygote_module, "OPEN_TIMEOUT", 0.5)
+    with Sandbox() as sandbox:
+        before = sandbox.open()
+        before.execute("kept = 'still here'")
+        stuck = sandbox._zygote
+        stuck_pid = _parent_pid(before.pid)
+        os.kill(stuck_pid, signal.SIGSTOP)
+        try:
+            with pytest.raises(SandboxUnavailable, match="did not fork a session"):
+                sandbox.open()
+        finally:
+            os.kill(stuck_pid, signal.SIGCONT)
+        with sandbox.open() as after:
+            assert after.execute("'fresh'").value == "fresh"
+        assert sandbox._zygote is not stuck
+        assert before.execute("kept").value == "still here"
+    assert not stuck.alive
+
+
+def test_unavailable_cgroups_are_tried_once_whatever_happens_to_notes(monkeypatch):
+    calls = []
+
+    def unavailable(owner):
+        calls.append(owner)
+        return None, "cgroup caps skipped (no writable cgroup): test"
+
+    monkeypatch.setattr(CgroupTree, "create", unavailable)
+    with Sandbox() as sandbox:
+        sandbox.open().close()
+        sandbox.notes.clear()
+        sandbox._zygote._control.shutdown(socket.SHUT_RDWR)
+        sandbox._zygote._process.wait(timeout=10)
+        with sandbox.open() as session:
+            assert session.execute("1").value == 1
+    assert len(calls) == 1

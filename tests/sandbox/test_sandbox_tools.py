@@ -1,5 +1,7 @@
 """Host tools called from inside the sandbox through stubs."""
 
+import inspect
+
 import pytest
 
 pytestmark = pytest.mark.timeout(60)
@@ -151,3 +153,25 @@ def test_other_host_errors_become_tool_errors_named_once(sandbox):
         assert (refusal.type, refusal.message) == ("ToolError", "server said no")
         quota = session.execute("over_quota()").exception
         assert (quota.type, quota.message) == ("ToolError", "QuotaExceeded: try tomorrow")
+
+
+class Described:
+    """A tool that counts how often its signature is read."""
+
+    def __init__(self):
+        self.reads = 0
+
+    @property
+    def __signature__(self):
+        self.reads += 1
+        return inspect.Signature([inspect.Parameter("x", inspect.Parameter.POSITIONAL_OR_KEYWORD)])
+
+    def __call__(self, x):
+        return x
+
+
+def test_tools_are_described_once_per_open(sandbox):
+    tool = Described()
+    with sandbox.open(tools={"echo": tool}) as session:
+        assert session.execute("echo(5)").value == 5
+    assert tool.reads == 1
