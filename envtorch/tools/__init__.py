@@ -1,6 +1,5 @@
 """Tools for agents: plain Python callables, and MCP servers' tools turned into them.
 
-`describe(fn)` gives any callable's `ToolSpec` (name, signature, docstring) for a prompt.
 `MCPToolset([MCPServer(...), ...]).tools()` gives one callable per MCP tool, and
 `shared_toolset(...)` the one toolset per process that per-episode environments should share.
 The `mcp` SDK (the `envtorch[mcp]` extra) is imported only when a toolset connects.
@@ -8,14 +7,11 @@ The `mcp` SDK (the `envtorch[mcp]` extra) is imported only when a toolset connec
 
 from envtorch.tools.mcp_toolset import MCPServer, MCPToolset, ToolError, shared_toolset
 from envtorch.tools.schema import python_name, schema_function
-from envtorch.tools.spec import ToolSpec, describe
 
 __all__ = [
     "MCPServer",
     "MCPToolset",
     "ToolError",
-    "ToolSpec",
-    "describe",
     "python_name",
     "schema_function",
     "shared_toolset",

@@ -226,9 +226,7 @@ def _value(result: Any, wrapped: bool, label: str) -> Any:
         return structured["result"] if wrapped and "result" in structured else structured
     if all(block.type == "text" for block in result.content):
         return _text(result.content)
-    return [
-        block.model_dump(mode="json", by_alias=True, exclude_none=True) for block in result.content
-    ]
+    return [_block(block) for block in result.content]
 
 
 def _block(block: Any) -> dict[str, Any]:

@@ -92,7 +92,7 @@ def schema_function(
         return call(arguments)
 
     tool.__name__ = tool.__qualname__ = name
-    tool.__doc__ = docstring(description, params)
+    tool.__doc__ = _docstring(description, params)
     tool.__signature__ = signature  # type: ignore[attr-defined]
     return tool
 
@@ -201,7 +201,7 @@ def _type_name(json_type: str) -> str:
     return "None" if json_type == "null" else JSON_TYPES[json_type].__name__
 
 
-def docstring(description: str, params: list[_Param]) -> str:
+def _docstring(description: str, params: list[_Param]) -> str:
     """The tool's description followed by a Google-style Args section built from the schema."""
     lines = [description.strip() or "(no description)"]
     if params:

@@ -2,7 +2,7 @@ import inspect
 
 import pytest
 
-from envtorch.tools import ToolSpec, describe, python_name, schema_function
+from envtorch.tools import python_name, schema_function
 
 SCHEMA = {
     "type": "object",
@@ -98,15 +98,3 @@ def test_return_annotation_follows_the_output_schema():
 )
 def test_python_name(text, name):
     assert python_name(text) == name
-
-
-def test_describe_any_callable():
-    def area(width: float, height: float = 1.0) -> float:
-        """Area of a rectangle."""
-        return width * height
-
-    assert describe(area) == ToolSpec(
-        name="area", signature="(width: float, height: float = 1.0) -> float", doc=area.__doc__
-    )
-    assert describe(len).name == "len"
-    assert describe(lambda: None).doc == ""
