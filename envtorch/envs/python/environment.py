@@ -15,6 +15,7 @@ from envtorch.core import Action, Environment, Observation, State
 from envtorch.envs.python import workspace
 from envtorch.sandbox import ExceptionInfo, ExecutionResult, Limits, Sandbox, SandboxSession
 from envtorch.sandbox.limits import MiB
+from envtorch.sandbox.session import tool_specs
 
 WORKSPACE_TOOL_NAMES = frozenset({"file_read", "file_write", "list_files", "list_tools"})
 WORKSPACE_TOOLS = (
@@ -166,9 +167,19 @@ def _visible_prompt(task: Any) -> str:
 def _named_tools(
     tools: Mapping[str, Callable[..., Any]] | Sequence[Callable[..., Any]],
 ) -> dict[str, Callable[..., Any]]:
+    """Tools by name, checked now rather than at the first reset: names must be identifiers
+    (name a lambda through a mapping), unique, and not the env's own tools."""
     if isinstance(tools, Mapping):
-        return dict(tools)
-    return {tool.__name__: tool for tool in tools}
+        named = dict(tools)
+    else:
+        named = {getattr(tool, "__name__", repr(tool)): tool for tool in tools}
+        if len(named) != len(tools):
+            raise ValueError("two tools share a name; pass a mapping of names to tools")
+    clashes = sorted(WORKSPACE_TOOL_NAMES & set(named))
+    if clashes:
+        raise ValueError(f"tool names {clashes} are the env's own workspace tools")
+    tool_specs(named)
+    return named
 
 
 def _limits(memory_mb: int | None) -> Limits:

@@ -196,6 +196,12 @@ def test_seeded_reset_is_deterministic():
 def test_invalid_arguments():
     with pytest.raises(ValueError, match="step_timeout"):
         PythonEnv(step_timeout=0)
+    with pytest.raises(ValueError, match="not a Python identifier"):
+        PythonEnv(tools=[lambda x: x])
+    with pytest.raises(ValueError, match="share a name"):
+        PythonEnv(tools=[len, len])
+    with pytest.raises(ValueError, match="workspace tools"):
+        PythonEnv(tools={"file_read": len})
     with pytest.raises(ValueError, match="memory_mb"):
         PythonEnv(memory_mb=1)
 
