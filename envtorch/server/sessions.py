@@ -11,9 +11,9 @@ step's cost on the server). `envtorch.core.placement.CallPlacement` decides call
 the Collector: after a call slower than 1 ms all the same (say, a transform that calls a remote
 judge), the session's next calls go to its thread until enough of them in a row were quick, so a
 mistaken declaration stalls the other sessions for one call, not for every call. Such an inline
-call cannot be cut short by the step timeout. The env factory and `close()` always run in the
-session's thread. Envs that do not declare it, such as the sandboxed `PythonEnv`, never run on
-the loop.
+call cannot be cut short by the step timeout. The env factory and `close()` run in the session's
+thread (an env that the factory returns only after the step timeout is closed in another). Envs
+that do not declare it, such as the sandboxed `PythonEnv`, never run on the loop.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from envtorch.server.protocol import (
 logger = logging.getLogger("envtorch.server")
 
 EnvCall = Callable[[Environment], Any]
+Late = Callable[[Any], Any] | None
 
 
 class Worker:
@@ -50,16 +51,20 @@ class Worker:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, name: str) -> None:
         self._loop = loop
-        self._jobs: queue.SimpleQueue[tuple[asyncio.Future, Callable[[], Any]] | None] = (
+        self._jobs: queue.SimpleQueue[tuple[asyncio.Future, Callable[[], Any], Late] | None] = (
             queue.SimpleQueue()
         )
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
-    def submit(self, call: Callable[[], Any]) -> asyncio.Future:
-        """Queue `call` and return a future for its result."""
+    def submit(self, call: Callable[[], Any], late: Late = None) -> asyncio.Future:
+        """Queue `call` and return a future for its result.
+
+        A result that arrives after its future was given up (the step timeout) goes to `late`,
+        called on the event loop, so that what it holds can be released.
+        """
         future = self._loop.create_future()
-        self._jobs.put((future, call))
+        self._jobs.put((future, call, late))
         return future
 
     def stop(self) -> None:
@@ -68,20 +73,22 @@ class Worker:
 
     def _run(self) -> None:
         while (job := self._jobs.get()) is not None:
-            future, call = job
+            future, call, late = job
             try:
                 result, error = call(), None
             except BaseException as exception:
                 result, error = None, exception
             try:
-                self._loop.call_soon_threadsafe(_settle, future, result, error)
+                self._loop.call_soon_threadsafe(_settle, future, result, error, late)
             except RuntimeError:
                 return
 
 
-def _settle(future: asyncio.Future, result: Any, error: BaseException | None) -> None:
-    """Complete `future` unless its waiter gave up on it."""
+def _settle(future: asyncio.Future, result: Any, error: BaseException | None, late: Late) -> None:
+    """Complete `future`; if its waiter gave up on it, hand the result to `late`."""
     if future.done():
+        if error is None and late is not None:
+            late(result)
         return
     if error is None:
         future.set_result(result)
@@ -140,18 +147,15 @@ class SessionManager:
         """The open session `session_id`, or an `unknown_session` error."""
         session = self.sessions.get(session_id)
         if session is None:
-            raise ProtocolError(
-                UNKNOWN_SESSION,
-                f"unknown session {session_id!r}: it was closed, reaped, or never existed;"
-                " start a new one with reset",
-            )
+            raise _unknown_session(session_id)
         return session
 
     async def reset(self, session: Session, call: EnvCall) -> Any:
         """Run `call` on the session's env, building the env first when it has none."""
         async with session.lock:
+            _require_open(session)
             if session.env is None:
-                session.env = await self._run_threaded(session, self.env_factory)
+                session.env = await self._build_env(session)
                 session.lost_env_reason = None
             env = session.env
             return await self._run(session, lambda: call(env))
@@ -159,6 +163,7 @@ class SessionManager:
     async def call(self, session: Session, call: EnvCall) -> Any:
         """Run `call` on the session's env in its thread, within the step timeout."""
         async with session.lock:
+            _require_open(session)
             env = session.env
             if env is None:
                 raise ProtocolError(
@@ -210,6 +215,13 @@ class SessionManager:
         except TimeoutError:
             logger.warning("session %s still busy after %.1f s at shutdown", session.id, grace)
 
+    async def _build_env(self, session: Session) -> Environment:
+        """A new env from the factory, built in the session's thread within the step timeout.
+
+        An env that the factory returns after the timeout is closed: nothing else would find it.
+        """
+        return await self._run_threaded(session, self.env_factory, late=_close_in_background)
+
     async def _run(self, session: Session, call: Callable[[], Any]) -> Any:
         """Run `call` on the loop when the env is nonblocking and has been quick, else threaded."""
         if session.placement.inline:
@@ -225,13 +237,19 @@ class SessionManager:
             session.placement.record(time.perf_counter() - start)
             session.touch()
 
-    async def _run_threaded(self, session: Session, call: Callable[[], Any]) -> Any:
-        """Run `call` in the session's thread; on timeout, give up the env and the thread."""
+    async def _run_threaded(
+        self, session: Session, call: Callable[[], Any], late: Late = None
+    ) -> Any:
+        """Run `call` in the session's thread; on timeout, give up the env and the thread.
+
+        A result that comes after the timeout goes to `late`.
+        """
         loop = asyncio.get_running_loop()
         if session.worker is None:
             session.worker = Worker(loop, f"envtorch-session-{session.id[:8]}")
         session.touch()
-        future = session.worker.submit(lambda: _timed(call))
+        late_timed = None if late is None else lambda timed: late(timed[0])
+        future = session.worker.submit(lambda: _timed(call), late_timed)
         timer = loop.call_later(self.limits.step_timeout, _expire, future)
         try:
             result, seconds = await future
@@ -273,6 +291,20 @@ class SessionManager:
         return closing
 
 
+def _unknown_session(session_id: str) -> ProtocolError:
+    return ProtocolError(
+        UNKNOWN_SESSION,
+        f"unknown session {session_id!r}: it was closed, reaped, or never existed;"
+        " start a new one with reset",
+    )
+
+
+def _require_open(session: Session) -> None:
+    """Refuse a call that waited for the lock while the session was being closed."""
+    if session.closed:
+        raise _unknown_session(session.id)
+
+
 def _as_protocol_errors(call: Callable[[], Any]) -> Any:
     """Run an env call, turning whatever it raises into a `ProtocolError` the client can read."""
     try:
@@ -297,6 +329,11 @@ def _expire(future: asyncio.Future) -> None:
     """The step timeout: fail a call's future unless it already has its result."""
     if not future.done():
         future.set_exception(TimeoutError())
+
+
+def _close_in_background(env: Environment) -> None:
+    """Close an env that no session holds, off the event loop."""
+    asyncio.get_running_loop().run_in_executor(None, _close_quietly, env)
 
 
 def _close_quietly(env: Environment) -> None:

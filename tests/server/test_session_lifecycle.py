@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from envtorch.server import Limits
+from envtorch.server.protocol import ProtocolError
+from envtorch.server.sessions import SessionManager
+
+from .conftest import ScriptAction, ScriptEnv
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def wait_until_closed(env: ScriptEnv, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while env.closed_at is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return env.closed_at is not None
+
+
+def test_a_reset_queued_behind_close_is_refused_and_builds_nothing(script_envs):
+    async def race() -> None:
+        sessions = SessionManager(ScriptEnv, Limits())
+        session = sessions.open()
+        await sessions.reset(session, lambda env: env.reset())
+        busy = asyncio.create_task(
+            sessions.call(session, lambda env: env.step(ScriptAction(command="sleep", seconds=0.3)))
+        )
+        await asyncio.sleep(0.05)
+        closing = asyncio.create_task(sessions.close(session))
+        await asyncio.sleep(0)
+        with pytest.raises(ProtocolError) as refused:
+            await sessions.reset(session, lambda env: env.reset())
+        assert refused.value.code == "unknown_session"
+        with pytest.raises(ProtocolError) as refused:
+            await sessions.call(session, lambda env: env.state)
+        assert refused.value.code == "unknown_session"
+        await busy
+        await closing
+
+    asyncio.run(race())
+    assert len(script_envs) == 1 and script_envs[0].closed_at is not None
+
+
+def test_an_env_the_factory_returns_after_the_step_timeout_is_closed(serve, socket):
+    built: list[ScriptEnv] = []
+
+    def slow_after_the_probe() -> ScriptEnv:
+        if built:
+            time.sleep(1.0)
+        built.append(ScriptEnv())
+        return built[-1]
+
+    ws = socket(serve(slow_after_the_probe, step_timeout=0.3))
+    assert ws.ask({"type": "reset"})["data"]["code"] == "timeout"
+    deadline = time.monotonic() + 10
+    while len(built) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(built) == 2
+    assert wait_until_closed(built[1])
+    assert ws.ask({"type": "step", "data": {}})["data"]["code"] == "reset_needed"
