@@ -4,24 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from collections.abc import Callable
 from typing import Any
 
 from envtorch.client.frames import Frames
 from envtorch.client.protocol import (
-    TOKEN_VARIABLE,
+    CLOSE_TIMEOUT,
     ConnectionLost,
     Protocol,
     Reply,
-    auth_headers,
     http_url,
     types_of,
     websocket_url,
 )
 from envtorch.client.schema import fetch_json, types_from_schema
-from envtorch.client.sync import CLOSE_TIMEOUT
 from envtorch.core import EnvClosed, EnvtorchError
+from envtorch.core.auth import auth_headers
 
 
 class AsyncEnvClient:
@@ -43,7 +41,6 @@ class AsyncEnvClient:
     ) -> None:
         self.url = url
         self.timeout = timeout
-        token = token if token is not None else os.environ.get(TOKEN_VARIABLE)
         self._headers = auth_headers(token)
         self._protocol = Protocol(*types_of(env_type)) if env_type is not None else None
         self._lock = asyncio.Lock()
@@ -125,7 +122,7 @@ class AsyncEnvClient:
 
     async def _call(
         self,
-        request: Callable[[Protocol], tuple[int, bytes]],
+        request: Callable[[Protocol], bytes],
         decode: Callable[[Protocol, Reply], Any],
     ) -> Any:
         async with self._lock:
@@ -144,19 +141,17 @@ class AsyncEnvClient:
             self._protocol = Protocol(*types_from_schema(schema))
         self._stream = await _Stream.open(websocket_url(self.url), self._headers, self.timeout)
 
-    async def _exchange(self, request: tuple[int, bytes], timeout: float) -> Reply:
+    async def _exchange(self, request: bytes, timeout: float) -> Reply:
         """Send one request and wait for its reply, skipping stale replies to older requests."""
         assert self._stream is not None and self._protocol is not None
-        request_id, payload = request
         deadline = asyncio.get_running_loop().time() + timeout
-        self._stream.send(payload)
         try:
-            while True:
-                reply = self._protocol.match(await self._stream.receive(deadline), request_id)
-                if reply is not None:
-                    return reply
+            self._stream.send(request)
+            while (reply := self._protocol.match(await self._stream.receive(deadline))) is None:
+                continue
         except TimeoutError:
-            raise TimeoutError(f"no reply from {self.url} within {timeout:g} s") from None
+            raise Protocol.no_reply(self.url, timeout) from None
+        return reply
 
     def _require_protocol(self) -> Protocol:
         if self._protocol is None:
@@ -182,6 +177,7 @@ class _Stream(asyncio.Protocol):
         frames = Frames(url, headers)
         loop = asyncio.get_running_loop()
         uri = frames.uri
+        stream: _Stream | None = None
         try:
             async with asyncio.timeout(timeout):
                 _, stream = await loop.create_connection(
@@ -189,10 +185,14 @@ class _Stream(asyncio.Protocol):
                 )
                 while not frames.open:
                     await stream._wait(loop.time() + timeout)
-        except (OSError, TimeoutError) as error:
-            raise ConnectionLost(
-                "connection_failed", f"cannot connect to {url}: {error or 'timed out'}"
-            ) from None
+        except BaseException as error:
+            if stream is not None:
+                stream.close()
+            if isinstance(error, (OSError, TimeoutError)):
+                raise ConnectionLost(
+                    "connection_failed", f"cannot connect to {url}: {error or 'timed out'}"
+                ) from None
+            raise
         return stream
 
     def send(self, payload: bytes) -> None:

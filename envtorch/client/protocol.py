@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -13,7 +12,8 @@ import msgspec
 
 from envtorch.core import EnvtorchError, ResetNeeded, ValidationError, from_builtins
 
-TOKEN_VARIABLE = "ENVTORCH_TOKEN"
+CLOSE_TIMEOUT = 5.0
+"""Seconds a client waits for the server to acknowledge `close`."""
 
 
 class ServerError(EnvtorchError):
@@ -46,7 +46,11 @@ _CODED_ERRORS: dict[str, type[Exception]] = {
 
 
 class Protocol:
-    """Request encoding and reply decoding for one connection, typed by the env's three types."""
+    """Request encoding and reply decoding for one connection, typed by the env's three types.
+
+    One request is awaited at a time: each new request's id is the one `match` looks for, so a
+    late reply to an abandoned request is recognised and skipped.
+    """
 
     def __init__(self, action_type: type, observation_type: type, state_type: type) -> None:
         self.action_type = action_type
@@ -54,25 +58,31 @@ class Protocol:
         self.state_type = state_type
         self._last_id = 0
 
-    def reset(self, seed: int | None, task: Any) -> tuple[int, bytes]:
-        """A reset request: its id and its bytes."""
+    def reset(self, seed: int | None, task: Any) -> bytes:
+        """A reset request."""
         return self._request("reset", {"seed": seed, "task": msgspec.to_builtins(task)})
 
-    def step(self, action: Any) -> tuple[int, bytes]:
-        """A step request carrying the action's fields as `data`, as OpenEnv does."""
-        if not dataclasses.is_dataclass(action) or isinstance(action, type):
+    def step(self, action: Any) -> bytes:
+        """A step request carrying the action's fields as `data`, as OpenEnv does.
+
+        Like a local env, the client accepts only instances of its `action_type`: the env's own
+        action class when the client was given `env_type`, else the class it built from the
+        server's `/schema` (build actions with `client.action_type(...)`). Anything else raises
+        `TypeError` before a byte is sent.
+        """
+        if not isinstance(action, self.action_type):
             raise TypeError(
-                f"step() expects a {self.action_type.__name__} instance, "
-                f"got {type(action).__name__}"
+                f"step() expects a {_qualified_name(self.action_type)}, "
+                f"got {_qualified_name(type(action))}; build it with client.action_type(...)"
             )
         return self._request("step", msgspec.to_builtins(action))
 
-    def simple(self, kind: str) -> tuple[int, bytes]:
+    def simple(self, kind: str) -> bytes:
         """A `state`, `render` or `close` request."""
         return self._request(kind, None)
 
-    def match(self, raw: str | bytes, request_id: int) -> Reply | None:
-        """The reply to `request_id`, or None for a stale reply to an abandoned request.
+    def match(self, raw: str | bytes) -> Reply | None:
+        """The reply to the latest request, or None for a stale reply to an abandoned one.
 
         A reply without an id (an error sent as the server closes the session, or a server that
         does not echo ids) belongs to whichever request is waiting.
@@ -83,7 +93,7 @@ class Protocol:
             raise ServerError(
                 "invalid_reply", f"unreadable reply from the server: {error}"
             ) from None
-        if reply.id is not None and reply.id != request_id:
+        if reply.id is not None and reply.id != self._last_id:
             return None
         if reply.type == "error":
             raise self.error(reply)
@@ -129,12 +139,17 @@ class Protocol:
             f"the connection to the server closed (code {code}); open a new client",
         )
 
-    def _request(self, kind: str, data: Any) -> tuple[int, bytes]:
+    @staticmethod
+    def no_reply(url: str, timeout: float) -> TimeoutError:
+        """The exception for a request that got no reply within `timeout` seconds."""
+        return TimeoutError(f"no reply from {url} within {timeout:g} s")
+
+    def _request(self, kind: str, data: Any) -> bytes:
         self._last_id += 1
         message: dict[str, Any] = {"type": kind, "id": self._last_id}
         if data is not None:
             message["data"] = data
-        return self._last_id, _encode(message)
+        return _encode(message)
 
     @staticmethod
     def _expect(reply: Reply, kind: str) -> dict[str, Any]:
@@ -172,11 +187,6 @@ def http_url(url: str, path: str) -> str:
     return urlunsplit((scheme, parts.netloc, base + path, "", ""))
 
 
-def auth_headers(token: str | None) -> dict[str, str]:
-    """The `Authorization` header for `token`, if any."""
-    return {"Authorization": f"Bearer {token}"} if token else {}
-
-
 def types_of(env_type: Any) -> tuple[type, type, type]:
     """`(action_type, observation_type, state_type)` of an env class, or of anything carrying them
     (another client, for instance)."""
@@ -187,3 +197,7 @@ def types_of(env_type: Any) -> tuple[type, type, type]:
             f"env_type must carry action_type, observation_type and state_type "
             f"(an Environment subclass or a client), got {env_type!r}"
         ) from None
+
+
+def _qualified_name(type_: type) -> str:
+    return f"{type_.__module__}.{type_.__qualname__}"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import select
 import socket
 import ssl
@@ -15,19 +14,17 @@ from typing import Any
 
 from envtorch.client.frames import Frames
 from envtorch.client.protocol import (
-    TOKEN_VARIABLE,
+    CLOSE_TIMEOUT,
     ConnectionLost,
     Protocol,
     Reply,
-    auth_headers,
     http_url,
     types_of,
     websocket_url,
 )
 from envtorch.client.schema import fetch_json, types_from_schema
 from envtorch.core import EnvClosed, EnvtorchError
-
-CLOSE_TIMEOUT = 5.0
+from envtorch.core.auth import auth_headers
 
 KEEPALIVE_SECONDS = 1.0
 """How often an idle `EnvClient` reads what arrived, so the server's pings get their pongs."""
@@ -58,7 +55,6 @@ class EnvClient:
     ) -> None:
         self.url = url
         self.timeout = timeout
-        token = token if token is not None else os.environ.get(TOKEN_VARIABLE)
         headers = auth_headers(token)
         if env_type is None:
             schema = fetch_json(http_url(url, "/schema"), headers, timeout)
@@ -137,26 +133,22 @@ class EnvClient:
     def __repr__(self) -> str:
         return f"EnvClient({self.url!r}, {self.observation_type.__name__})"
 
-    def _call(
-        self, request: Callable[[], tuple[int, bytes]], decode: Callable[[Reply], Any]
-    ) -> Any:
+    def _call(self, request: Callable[[], bytes], decode: Callable[[Reply], Any]) -> Any:
         with self._lock:
             if self._closed:
                 raise EnvClosed(f"{self!r} is closed")
             return decode(self._exchange(request(), self.timeout))
 
-    def _exchange(self, request: tuple[int, bytes], timeout: float) -> Reply:
+    def _exchange(self, request: bytes, timeout: float) -> Reply:
         """Send one request and wait for its reply, skipping stale replies to older requests."""
-        request_id, payload = request
         deadline = time.monotonic() + timeout
         try:
-            self._connection.send(payload)
-            while True:
-                reply = self._protocol.match(self._connection.receive(deadline), request_id)
-                if reply is not None:
-                    return reply
+            self._connection.send(request)
+            while (reply := self._protocol.match(self._connection.receive(deadline))) is None:
+                continue
         except TimeoutError:
-            raise TimeoutError(f"no reply from {self.url} within {timeout:g} s") from None
+            raise Protocol.no_reply(self.url, timeout) from None
+        return reply
 
     def _answer_pings(self) -> None:
         """When no call is running, read what arrived so that pings are answered."""

@@ -15,7 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from envtorch.core import Environment, schemas
-from envtorch.server.auth import TOKEN_VARIABLE, BearerAuth
+from envtorch.core.auth import TOKEN_VARIABLE
+from envtorch.server.auth import BearerAuth
 from envtorch.server.endpoints import Endpoints
 from envtorch.server.limits import Limits
 from envtorch.server.protocol import METHOD_NOT_ALLOWED, NOT_FOUND, encode

@@ -5,9 +5,8 @@ from __future__ import annotations
 import hmac
 from typing import Any
 
+from envtorch.core.auth import auth_headers
 from envtorch.server.protocol import HTTP_STATUS, UNAUTHORIZED, encode
-
-TOKEN_VARIABLE = "ENVTORCH_TOKEN"
 
 _REPLY = {
     "type": "error",
@@ -29,7 +28,7 @@ class BearerAuth:
         if not token:
             raise ValueError("BearerAuth needs a non-empty token")
         self.app = app
-        self._expected = f"Bearer {token}".encode()
+        self._expected = auth_headers(token)["Authorization"].encode()
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] not in ("http", "websocket") or self._authorized(scope):

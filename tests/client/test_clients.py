@@ -9,8 +9,8 @@ import time
 import pytest
 
 from envtorch.client import AsyncEnvClient, ConnectionLost, EnvClient, ServerError
-from envtorch.core import EnvClosed, Observation, ResetNeeded, State, ValidationError
-from envtorch.envs.echo import EchoEnv
+from envtorch.core import EnvClosed, Observation, ResetNeeded, State
+from envtorch.envs.echo import EchoAction, EchoEnv
 from envtorch.server import create_app, serve_in_thread
 
 pytestmark = pytest.mark.timeout(60)
@@ -61,11 +61,39 @@ def test_errors_map_to_clear_exceptions_and_the_session_lives_on(url, env_type):
         with pytest.raises(ServerError) as failure:
             env.step(env_type.action_type(note="x", fail=True))
         assert failure.value.code == "env_error" and "asked to fail" in str(failure.value)
-        with pytest.raises(ValidationError, match="note"):
-            env.step(EchoEnv.action_type(message="wrong type"))
-        with pytest.raises(TypeError):
-            env.step({"note": "a dict"})
         assert env.step(env_type.action_type(note="fine")).count == 1
+
+
+def test_a_wrong_action_type_raises_type_error_like_a_local_env(url, env_type):
+    local = env_type()
+    local.reset()
+    with pytest.raises(TypeError, match="expects a"):
+        local.step(EchoAction(message="wrong type"))
+    with EnvClient(url, env_type) as env:
+        env.reset()
+        for wrong in (EchoAction(message="wrong type"), {"note": "a dict"}):
+            with pytest.raises(TypeError, match="NoteAction"):
+                env.step(wrong)
+        assert env.step(env_type.action_type(note="fine")).count == 1
+
+
+def test_a_schema_built_client_takes_only_its_own_action_type(url, env_type):
+    with EnvClient(url) as env:
+        env.reset()
+        with pytest.raises(TypeError, match=r"client\.action_type"):
+            env.step(env_type.action_type(note="the env's own class"))
+        assert env.step(env.action_type(note="built")).count == 1
+
+
+def test_an_async_client_checks_the_action_type_too(url, env_type):
+    async def episode():
+        async with AsyncEnvClient(url, env_type) as env:
+            await env.reset()
+            with pytest.raises(TypeError, match="NoteAction"):
+                await env.step(EchoAction(message="wrong type"))
+            assert (await env.step(env_type.action_type(note="fine"))).count == 1
+
+    asyncio.run(episode())
 
 
 def test_a_timed_out_call_does_not_shift_later_replies(url, env_type):
