@@ -7,6 +7,9 @@ import sys
 
 from envtorch.server.limits import Limits
 
+SERVING_ON = "envtorch serving on "
+"""The start of the line `envtorch serve` prints on stdout once its port is bound."""
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     defaults = Limits()
@@ -20,7 +23,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "target", help="a registered name such as echo, or module:Class / module:factory"
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="port to bind (default: 8000)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=8000,
+        help="port to bind, 0 for any free port (default: 8000); the line "
+        "'envtorch serving on http://HOST:PORT' on stdout tells the bound address",
+    )
     parser.add_argument(
         "--max-sessions",
         type=int,
@@ -56,31 +65,36 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Serve until interrupted; a bad target or limit is one line on stderr and exit status 2."""
     import uvicorn
 
+    from envtorch.core import EnvtorchError
     from envtorch.registry import resolve
     from envtorch.server import create_app
+    from envtorch.server.background import uvicorn_config
 
-    limits = Limits(
-        max_sessions=args.max_sessions,
-        idle_timeout=args.idle_timeout or None,
-        step_timeout=args.step_timeout,
-        max_message_bytes=args.max_message_bytes,
-    )
-    app = create_app(resolve(args.target), limits=limits)
-    print(
-        f"envtorch: serving {args.target} on ws://{args.host}:{args.port}/ws",
-        file=sys.stderr,
-        flush=True,
-    )
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        ws="websockets-sansio",
-        ws_max_size=4 * limits.max_message_bytes,
-        ws_per_message_deflate=False,
-        timeout_graceful_shutdown=10,
-    )
+    try:
+        limits = Limits(
+            max_sessions=args.max_sessions,
+            idle_timeout=args.idle_timeout or None,
+            step_timeout=args.step_timeout,
+            max_message_bytes=args.max_message_bytes,
+        )
+        app = create_app(resolve(args.target), limits=limits)
+    except (EnvtorchError, ValueError) as error:
+        print(f"envtorch serve: error: {error}", file=sys.stderr)
+        return 2
+    config = uvicorn_config(app, host=args.host, port=args.port, log_level=args.log_level)
+    listening = config.bind_socket()
+    _announce(config.host, listening.getsockname()[1])
+    uvicorn.Server(config).run(sockets=[listening])
     return 0
+
+
+def _announce(host: str, port: int) -> None:
+    """Print the bound address on stdout: the port is the kernel's choice under `--port 0`."""
+    print(f"{SERVING_ON}http://{_url_host(host)}:{port}", flush=True)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

@@ -1,4 +1,8 @@
-"""`LocalProcessProvider`: run `envtorch serve` in a child process on a free loopback port."""
+"""`LocalProcessProvider`: run `envtorch serve` in a child process on a free loopback port.
+
+The child binds port 0 and prints the port the kernel chose, so no other server can take the port
+between its choice and the bind.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,16 @@ import ctypes
 import http.client
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
+from envtorch.cli.serve import SERVING_ON
 from envtorch.core import EnvtorchError
+from envtorch.core.auth import auth_headers
 
 _PR_SET_PDEATHSIG = 1
 
@@ -48,17 +54,15 @@ class LocalProcessProvider:
         """Start the server and wait until `/health` answers; return its `http://` URL."""
         if self.process is not None:
             raise ProviderError(f"{self!r} is already started")
-        port = _free_port()
         self.process = subprocess.Popen(
-            self._command(port),
+            self._command(),
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=self._log,
             preexec_fn=_die_with_parent(os.getpid()),
         )
-        self.url = f"http://127.0.0.1:{port}"
         try:
-            self._wait_until_healthy(port)
+            self.url = self._wait_until_serving()
         except BaseException:
             self.stop()
             raise
@@ -86,9 +90,9 @@ class LocalProcessProvider:
         return EnvClient(self.url, env_type, **options)
 
     def log(self) -> str:
-        """What the server printed so far."""
-        self._log.seek(0)
-        return self._log.read().decode(errors="replace")
+        """What the server printed so far (read without moving the offset the child writes at)."""
+        descriptor = self._log.fileno()
+        return os.pread(descriptor, os.fstat(descriptor).st_size, 0).decode(errors="replace")
 
     def __enter__(self) -> LocalProcessProvider:
         self.start()
@@ -104,17 +108,18 @@ class LocalProcessProvider:
     def __repr__(self) -> str:
         return f"LocalProcessProvider({self.target!r}, url={self.url!r})"
 
-    def _command(self, port: int) -> list[str]:
+    def _command(self) -> list[str]:
         command = [sys.executable, "-m", "envtorch", "serve", self.target]
-        command += ["--host", "127.0.0.1", "--port", str(port)]
+        command += ["--host", "127.0.0.1", "--port", "0"]
         for name, value in self.serve_options.items():
             command += [f"--{name.replace('_', '-')}", str(value)]
         return command
 
-    def _wait_until_healthy(self, port: int) -> None:
+    def _wait_until_serving(self) -> str:
+        """The URL the child announced, once its `/health` answers."""
         assert self.process is not None
         deadline = time.monotonic() + self.startup_timeout
-        while not _healthy(port):
+        while (url := self._announced_url()) is None or not _healthy(url):
             if self.process.poll() is not None:
                 raise ProviderError(
                     f"envtorch serve {self.target} exited with code {self.process.returncode}:\n"
@@ -126,22 +131,23 @@ class LocalProcessProvider:
                     f"{self.startup_timeout:g} s:\n{self.log()}"
                 )
             time.sleep(0.02)
+        return url
+
+    def _announced_url(self) -> str | None:
+        """The URL from the child's `envtorch serving on URL` line, once it printed it."""
+        for line in self.log().splitlines():
+            if line.startswith(SERVING_ON):
+                return line.removeprefix(SERVING_ON).strip()
+        return None
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _healthy(port: int) -> bool:
-    """True once the server answers `/health` (a 401 counts: it is up, the token is elsewhere)."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1.0)
-    token = os.environ.get("ENVTORCH_TOKEN")
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+def _healthy(url: str) -> bool:
+    """True once the server at `url` answers `/health` (with the token it shares with us)."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=1.0)
     try:
-        connection.request("GET", "/health", headers=headers)
-        return connection.getresponse().status in (200, 401)
+        connection.request("GET", "/health", headers=auth_headers())
+        return connection.getresponse().status == 200
     except OSError:
         return False
     finally:

@@ -1,4 +1,4 @@
-"""`serve_in_thread`: run an app on a free loopback port in a background thread."""
+"""Running an app with uvicorn: `uvicorn_config`, the one configuration, and `serve_in_thread`."""
 
 from __future__ import annotations
 
@@ -10,22 +10,37 @@ from typing import Any
 
 import uvicorn
 
+from envtorch.server.limits import Limits
+
+
+def uvicorn_config(
+    app: Any, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"
+) -> uvicorn.Config:
+    """The uvicorn configuration for an app from `create_app`, sized by the app's `Limits`.
+
+    A WebSocket message up to 4 times `max_message_bytes` reaches the app, which answers it with
+    a `message_too_large` error; a larger one closes the connection.
+    """
+    limits: Limits = app.state.sessions.limits
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        ws="websockets-sansio",
+        ws_max_size=4 * limits.max_message_bytes,
+        ws_per_message_deflate=False,
+        timeout_graceful_shutdown=10,
+    )
+
 
 @contextmanager
 def serve_in_thread(app: Any, *, startup_timeout: float = 30.0) -> Iterator[str]:
-    """Serve `app` with uvicorn on 127.0.0.1 and a free port; yield its `http://` URL.
+    """Serve `app` (from `create_app`) on 127.0.0.1 and a free port; yield its `http://` URL.
 
     On exit the server shuts down gracefully, which closes every session's env.
     """
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        ws="websockets-sansio",
-        ws_per_message_deflate=False,
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn_config(app))
     thread = threading.Thread(target=server.run, name="envtorch-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + startup_timeout

@@ -75,3 +75,12 @@ def test_the_server_dies_when_its_parent_crashes():
     parent.kill()
     parent.wait()
     assert wait_until_gone(child_pid)
+
+
+def test_the_provider_uses_the_port_its_own_server_bound_and_announced(monkeypatch):
+    monkeypatch.setenv("ENVTORCH_TOKEN", "pr0vider")
+    with LocalProcessProvider("echo") as server:
+        assert f"envtorch serving on {server.url}\n" in server.log()
+        with server.client(EchoEnv) as env:
+            env.reset()
+            assert env.step(EchoAction(message="ours")).echoed_message == "ours"

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def serve(*arguments: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "envtorch", "serve", *arguments],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def metadata_when_up(url: str) -> dict:
+    """GET /metadata, retrying while the server is still starting."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/metadata", timeout=5) as response:
+                return json.loads(response.read())
+        except urllib.error.URLError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def test_port_zero_serves_on_a_free_port_and_prints_it():
+    server = serve("echo", "--port", "0")
+    try:
+        line = server.stdout.readline()
+        assert line.startswith("envtorch serving on http://127.0.0.1:")
+        url = line.split()[-1]
+        assert not url.endswith(":0")
+        assert metadata_when_up(url)["env_type"] == "envtorch.envs.echo:EchoEnv"
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "words"),
+    [
+        (["no_such_env_anywhere"], "no_such_env_anywhere"),
+        (["no_such_module:Env"], "no_such_module"),
+        (["echo", "--max-sessions", "0"], "max_sessions"),
+        (["echo", "--step-timeout", "-1"], "step_timeout"),
+    ],
+)
+def test_a_bad_target_or_limit_is_one_line_and_status_2(arguments, words):
+    stdout, stderr = serve(*arguments).communicate(timeout=30)
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in stderr
+    assert lines[0].startswith("envtorch serve: error:") and words in lines[0]
+    assert stdout == ""
