@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from envtorch.server.announce import SERVING_ON
 from envtorch.server.limits import Limits
 
-SERVING_ON = "envtorch serving on "
 """The start of the line `envtorch serve` prints on stdout once its port is bound."""
 
 

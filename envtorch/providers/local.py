@@ -18,9 +18,9 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from envtorch.cli.serve import SERVING_ON
 from envtorch.core import EnvtorchError
 from envtorch.core.auth import auth_headers
+from envtorch.server.announce import SERVING_ON
 
 _PR_SET_PDEATHSIG = 1
 
