@@ -208,15 +208,21 @@ class _SlowStart(EchoEnv):
         return super()._step(action)
 
 
-def test_a_sync_env_comes_back_to_the_loop_after_quick_calls():
+def threads_of_one_episode(env_type: type, steps: int) -> list[threading.Thread]:
+    """The threads that ran each step of one collected episode of `env_type`."""
     envs = []
 
     def make_env():
-        envs.append(_SlowStart())
+        envs.append(env_type())
         return envs[-1]
 
-    collect(envs=make_env, policy=say_step, tasks=[1], max_steps=100, total=1)
+    collect(envs=make_env, policy=say_step, tasks=[1], max_steps=steps, total=1)
     (threads,) = [env.threads for env in envs]
+    return threads
+
+
+def test_a_sync_env_comes_back_to_the_loop_after_quick_calls():
+    threads = threads_of_one_episode(_SlowStart, steps=100)
     assert threads[0] is not threading.main_thread()
     assert threading.main_thread() in threads[QUICK_CALLS_BEFORE_INLINE:]
 
@@ -440,14 +446,7 @@ class _Blocking(_SlowStart):
 
 
 def test_a_blocking_env_always_runs_in_worker_threads():
-    envs = []
-
-    def make_env():
-        envs.append(_Blocking())
-        return envs[-1]
-
-    collect(envs=make_env, policy=say_step, tasks=[1], max_steps=40, total=1)
-    (threads,) = [env.threads for env in envs]
+    threads = threads_of_one_episode(_Blocking, steps=40)
     assert len(threads) == 40
     assert threading.main_thread() not in threads
 
