@@ -19,6 +19,7 @@ from envtorch.core import (
     State,
     Transform,
     ValidationError,
+    hidden,
 )
 from envtorch.registry import make, register
 
@@ -60,6 +61,7 @@ __all__ = [
     "State",
     "Transform",
     "ValidationError",
+    "hidden",
     "make",
     "register",
     *_LAZY,

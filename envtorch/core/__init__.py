@@ -1,10 +1,18 @@
 """The core of envtorch: data types, the environment contract, transforms and the codec."""
 
-from envtorch.core.codec import decode, encode, from_builtins, json_schema, schemas, to_builtins
+from envtorch.core.codec import (
+    decode,
+    encode,
+    from_builtins,
+    json_schema,
+    schemas,
+    to_builtins,
+    visible_builtins,
+)
 from envtorch.core.environment import Environment
 from envtorch.core.errors import EnvClosed, EnvtorchError, ResetNeeded, ValidationError
 from envtorch.core.transforms import Compose, RewardSum, RewardTransform, Transform
-from envtorch.core.types import Action, Observation, State
+from envtorch.core.types import Action, Observation, State, hidden
 
 __all__ = [
     "Action",
@@ -22,7 +30,9 @@ __all__ = [
     "decode",
     "encode",
     "from_builtins",
+    "hidden",
     "json_schema",
     "schemas",
     "to_builtins",
+    "visible_builtins",
 ]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import msgspec
 
 from envtorch.core.errors import ValidationError
+from envtorch.core.types import HIDDEN
 
 if TYPE_CHECKING:
     from envtorch.core.environment import Environment
@@ -31,6 +32,15 @@ def encode(obj: Any) -> bytes:
 def to_builtins(obj: Any) -> Any:
     """Convert a dataclass instance into plain dicts, lists, strings and numbers."""
     return msgspec.to_builtins(obj)
+
+
+def visible_builtins(obj: Any) -> Any:
+    """`to_builtins(obj)` without the dataclass fields marked `hidden`, for sending away."""
+    data = msgspec.to_builtins(obj)
+    kind: type = obj.__class__
+    for name in _hidden_fields(kind):
+        data.pop(name, None)
+    return data
 
 
 def decode(data: bytes | str, type_: type[T]) -> T:
@@ -76,6 +86,13 @@ def schemas(env_type: type[Environment[Any, Any, Any]]) -> dict[str, dict[str, A
 @lru_cache(maxsize=512)
 def _field_names(type_: type) -> frozenset[str]:
     return frozenset(field.name for field in dataclasses.fields(type_))
+
+
+@lru_cache(maxsize=512)
+def _hidden_fields(type_: type) -> tuple[str, ...]:
+    if not dataclasses.is_dataclass(type_):
+        return ()
+    return tuple(field.name for field in dataclasses.fields(type_) if field.metadata.get(HIDDEN))
 
 
 def _reject_unknown_fields(obj: Any, type_: type) -> None:

@@ -5,6 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+HIDDEN = "envtorch.hidden"
+
+
+def hidden(**kwargs: Any) -> Any:
+    """A `State` field the environment keeps to itself, like a poker hand or a task's answer.
+
+    Takes `dataclasses.field` arguments (give a `default` or `default_factory`). A server leaves
+    hidden fields out of the state it sends, so remote clients read them as their defaults.
+    """
+    return field(metadata={HIDDEN: True}, **kwargs)
+
 
 @dataclass(kw_only=True)
 class Action:
@@ -30,10 +41,12 @@ class Observation:
 class State:
     """What an environment knows about its episode, hidden parts included.
 
-    `task` is what `reset(task=...)` received, as the dataloader yielded it. Subclasses add fields
-    with defaults; the environment creates its state from `episode_id`, `step_count` and `task`.
+    `task` is what `reset(task=...)` received, as the dataloader yielded it. It is `hidden`: a
+    server never sends it, so a task's answer stays with the environment. Subclasses add fields
+    with defaults, hiding what the policy must not learn with `hidden(default=...)`; the
+    environment creates its state from `episode_id`, `step_count` and `task`.
     """
 
     episode_id: str | None = None
     step_count: int = 0
-    task: Any = None
+    task: Any = hidden(default=None)

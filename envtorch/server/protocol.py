@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from envtorch.core import Observation, ValidationError, from_builtins
+from envtorch.core import Observation, ValidationError, from_builtins, visible_builtins
 
 INVALID_JSON = "invalid_json"
 INVALID_MESSAGE = "invalid_message"
@@ -144,7 +144,7 @@ def observation_message(observation: Observation) -> dict[str, Any]:
 
 def state_message(state: Any) -> dict[str, Any]:
     """A state reply (without `id`)."""
-    return {"type": "state", "data": msgspec.to_builtins(state)}
+    return {"type": "state", "data": visible_builtins(state)}
 
 
 def render_message(frame: Any) -> dict[str, Any]:
