@@ -45,7 +45,6 @@ class AsyncEnvClient:
         self._protocol = Protocol(*types_of(env_type)) if env_type is not None else None
         self._lock = asyncio.Lock()
         self._stream: _Stream | None = None
-        self._episode_over = True
         self._closed = False
 
     @property
@@ -68,30 +67,28 @@ class AsyncEnvClient:
 
     async def reset(self, *, seed: int | None = None, task: Any = None) -> Any:
         """Start a new episode and return its first observation."""
-        observation = await self._call(
+        return await self._call(
             lambda protocol: protocol.reset(seed, task), lambda p, reply: p.observation(reply)
         )
-        self._episode_over = observation.done
-        return observation
 
     async def step(self, action: Any) -> Any:
         """Apply one action and return the observation."""
-        observation = await self._call(
+        return await self._call(
             lambda protocol: protocol.step(action), lambda p, reply: p.observation(reply)
         )
-        self._episode_over = observation.done
-        return observation
 
     async def state(self) -> Any:
-        """The episode's state, hidden parts included, as the server's env holds it."""
+        """The episode's state as the server sends it: `hidden` fields (`task` among them)
+        stay on the server and read as their defaults here."""
         return await self._call(
             lambda protocol: protocol.simple("state"), lambda p, reply: p.state(reply)
         )
 
     @property
     def episode_over(self) -> bool:
-        """True before the first `reset()` and once an observation came back `done`."""
-        return self._episode_over
+        """True before the first `reset()`, once an observation came back `done`, and after the
+        server gave the episode up (a step timeout)."""
+        return self._protocol is None or self._protocol.episode_over
 
     async def render(self) -> Any:
         """The server env's rendering in its render mode (None without one)."""

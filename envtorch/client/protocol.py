@@ -56,6 +56,7 @@ class Protocol:
         self.action_type = action_type
         self.observation_type = observation_type
         self.state_type = state_type
+        self.episode_over = True
         self._last_id = 0
 
     def reset(self, seed: int | None, task: Any) -> bytes:
@@ -96,7 +97,10 @@ class Protocol:
         if reply.id is not None and reply.id != self._last_id:
             return None
         if reply.type == "error":
-            raise self.error(reply)
+            error = self.error(reply)
+            if isinstance(error, ResetNeeded) or getattr(error, "code", None) == "timeout":
+                self.episode_over = True
+            raise error
         return reply
 
     def observation(self, reply: Reply) -> Any:
@@ -106,7 +110,9 @@ class Protocol:
         for name in ("reward", "done", "truncated", "metadata"):
             if name in data:
                 fields[name] = data[name]
-        return self._build(fields, self.observation_type)
+        observation = self._build(fields, self.observation_type)
+        self.episode_over = bool(observation.done)
+        return observation
 
     def state(self, reply: Reply) -> Any:
         """Decode a state reply into `state_type`."""

@@ -62,7 +62,6 @@ class EnvClient:
         else:
             self._protocol = Protocol(*types_of(env_type))
         self._lock = threading.Lock()
-        self._episode_over = True
         self._closed = False
         self._connection = _Connection(websocket_url(url), headers, timeout)
         self._stop_keepalive = threading.Event()
@@ -87,27 +86,23 @@ class EnvClient:
 
     def reset(self, *, seed: int | None = None, task: Any = None) -> Any:
         """Start a new episode and return its first observation."""
-        observation = self._call(
-            lambda: self._protocol.reset(seed, task), self._protocol.observation
-        )
-        self._episode_over = observation.done
-        return observation
+        return self._call(lambda: self._protocol.reset(seed, task), self._protocol.observation)
 
     def step(self, action: Any) -> Any:
         """Apply one action and return the observation."""
-        observation = self._call(lambda: self._protocol.step(action), self._protocol.observation)
-        self._episode_over = observation.done
-        return observation
+        return self._call(lambda: self._protocol.step(action), self._protocol.observation)
 
     @property
     def state(self) -> Any:
-        """The episode's state, hidden parts included, as the server's env holds it."""
+        """The episode's state as the server sends it: `hidden` fields (`task` among them)
+        stay on the server and read as their defaults here."""
         return self._call(lambda: self._protocol.simple("state"), self._protocol.state)
 
     @property
     def episode_over(self) -> bool:
-        """True before the first `reset()` and once an observation came back `done`."""
-        return self._episode_over
+        """True before the first `reset()`, once an observation came back `done`, and after the
+        server gave the episode up (a step timeout)."""
+        return self._protocol.episode_over
 
     def render(self) -> Any:
         """The server env's rendering in its render mode (None without one)."""

@@ -155,6 +155,7 @@ def test_a_server_step_timeout_discards_the_stuck_env_and_its_sandbox():
             with pytest.raises(ServerError) as timeout:
                 env.step(code("sum(range(10 ** 13))"))
             assert timeout.value.code == "timeout"
+            assert env.episode_over
             with pytest.raises(ResetNeeded, match="step timeout"):
                 env.step(code("1"))
             assert env.reset().success
