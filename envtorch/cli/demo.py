@@ -44,6 +44,10 @@ def run(args: argparse.Namespace) -> int:
         total=args.tasks * args.group_size,
         seed=args.seed,
     )
+    print(
+        f"envtorch demo: {args.tasks * args.group_size} CodeAct episodes ({args.tasks} math tasks "
+        f"x {args.group_size}), each in its own sandboxed Python, {args.concurrency} at a time"
+    )
     start = time.perf_counter()
     trajectories = Batch(trajectory for batch in collector for trajectory in batch)
     seconds = time.perf_counter() - start
