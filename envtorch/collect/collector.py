@@ -266,11 +266,25 @@ def _describe(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"
 
 
+FIRST_RETRY_DELAY = 0.05
+"""Seconds an env slot waits before its next handle after one failure; doubled per failure."""
+
+LONGEST_RETRY_DELAY = 5.0
+"""The longest an env slot waits between failures."""
+
+
+def retry_delay(failures_in_a_row: int) -> float:
+    """Seconds to wait before the next env handle after that many failures in a row."""
+    return min(FIRST_RETRY_DELAY * 2 ** (failures_in_a_row - 1), LONGEST_RETRY_DELAY)
+
+
 class _EnvSlot:
     """One of the `concurrency` places episodes run in, holding an env handle from the factory.
 
     The handle is made on first use and again after `discard()`. Async handles are awaited; sync
-    ones run in worker threads, or on the loop when they declare themselves `nonblocking`.
+    ones run in worker threads, or on the loop when they declare themselves `nonblocking`. After
+    a failure the slot waits before making its next handle, twice as long after each failure in
+    a row (`retry_delay`), so a dead server is not hammered.
     """
 
     def __init__(self, factory: Callable[[], Any], executor: ThreadPoolExecutor) -> None:
@@ -279,15 +293,19 @@ class _EnvSlot:
         self._handle: Any = None
         self._is_async = False
         self._placement = CallPlacement(nonblocking=False)
+        self._failures_in_a_row = 0
 
     async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """Call `reset`, `step` or `close` on the handle; errors become `_EnvFailed`."""
         if self._handle is None:
             await self._open()
         try:
-            return await self._invoke(getattr(self._handle, method), *args, **kwargs)
+            result = await self._invoke(getattr(self._handle, method), *args, **kwargs)
         except Exception as error:
+            self._failures_in_a_row += 1
             raise _EnvFailed(f"env.{method} raised {type(error).__name__}: {error}") from error
+        self._failures_in_a_row = 0
+        return result
 
     async def discard(self) -> None:
         """Close the handle, ignoring its errors, so the next call makes a fresh one."""
@@ -297,12 +315,15 @@ class _EnvSlot:
                 await self._invoke(handle.close)
 
     async def _open(self) -> None:
+        if self._failures_in_a_row:
+            await asyncio.sleep(retry_delay(self._failures_in_a_row))
         loop = asyncio.get_running_loop()
         try:
             handle = await loop.run_in_executor(self._executor, self._factory)
             if inspect.isawaitable(handle):
                 handle = await handle
         except Exception as error:
+            self._failures_in_a_row += 1
             raise _EnvFailed(f"creating the env raised {type(error).__name__}: {error}") from error
         self._handle = handle
         self._is_async = inspect.iscoroutinefunction(getattr(handle, "step", None))

@@ -482,3 +482,25 @@ def test_a_reiterable_source_is_iterated_once_per_pass():
     source = _CountedSource()
     collect(envs=EchoEnv, policy=say_step, tasks=source, total=4, max_steps=1)
     assert source.passes == 2
+
+
+def test_failing_envs_are_retried_with_growing_delays(monkeypatch):
+    from envtorch.collect import collector as module
+
+    delays = []
+    real_sleep = asyncio.sleep
+
+    async def recorded_sleep(seconds):
+        delays.append(seconds)
+        await real_sleep(0)
+
+    monkeypatch.setattr(module.asyncio, "sleep", recorded_sleep)
+
+    def broken():
+        raise ConnectionRefusedError("server gone")
+
+    batches = collect(envs=broken, policy=say_step, tasks=[1], total=5, concurrency=1)
+    failures = [t.failure for batch in batches for t in batch]
+    assert all("server gone" in failure for failure in failures) and len(failures) == 5
+    assert [d for d in delays if d] == [module.retry_delay(n) for n in range(1, 5)]
+    assert module.retry_delay(1) < module.retry_delay(2) < module.retry_delay(30) == 5.0
