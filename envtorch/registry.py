@@ -124,6 +124,7 @@ def _discover_entry_points() -> None:
 def _register_builtins() -> None:
     register("echo", "envtorch.envs.echo:EchoEnv")
     register("python", "envtorch.envs.python:PythonEnv")
+    register("python-math", "envtorch.envs.python:python_math", max_steps=4)
     register("math", "envtorch.envs.math:MathEnv")
 
 

@@ -112,7 +112,7 @@ def test_environment_base_is_not_an_env():
     assert issubclass(EchoEnv, Environment)
 
 
-@pytest.mark.parametrize("env_id", ["echo", "math", "python"])
+@pytest.mark.parametrize("env_id", ["echo", "math", "python", "python-math"])
 def test_check_passes_on_every_builtin_env(env_id):
     from envtorch.registry import registered
 

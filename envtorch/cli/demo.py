@@ -30,11 +30,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from envtorch.collect import Batch, Collector
     from envtorch.envs.math import math_tasks
-    from envtorch.envs.python import MathAnswerReward, PythonEnv
+    from envtorch.registry import make
 
     tasks = math_tasks(args.tasks, seed=args.seed)
     collector = Collector(
-        envs=lambda: PythonEnv(transform=MathAnswerReward(), step_timeout=5.0),
+        envs=lambda: make("python-math", step_timeout=5.0),
         policy=scripted_policy,
         tasks=tasks,
         group_size=args.group_size,

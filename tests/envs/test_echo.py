@@ -14,10 +14,3 @@ def test_echo_episode():
     assert env.render() == "[echo] step 1: 'Hello, World!'\n"
     assert env.step(EchoAction(message="")).reward == 0.0
     assert env.episode_over
-
-
-def test_demo_script_runs(capsys):
-    from examples.echo_episode import main
-
-    main()
-    assert "reward=1.3" in capsys.readouterr().out

@@ -1,7 +1,18 @@
 """The CodeAct Python environment: actions are Python code run in a persistent sandbox."""
 
+from typing import Any
+
 from envtorch.envs.python.environment import CodeAction, CodeObservation, PythonEnv
 from envtorch.envs.python.rewards import CodeQualityBonus, CodeSafetyPenalty, MathAnswerReward
+
+
+def python_math(**kwargs: Any) -> PythonEnv:
+    """CodeAct on math tasks (`make("python-math")`): `PythonEnv` rewarded by `MathAnswerReward`.
+
+    Tasks are `{"question", "answer"}` mappings, such as `envtorch.envs.math.math_tasks(...)`.
+    """
+    return PythonEnv(transform=MathAnswerReward(), **kwargs)
+
 
 __all__ = [
     "CodeAction",
@@ -10,4 +21,5 @@ __all__ = [
     "CodeSafetyPenalty",
     "MathAnswerReward",
     "PythonEnv",
+    "python_math",
 ]
