@@ -37,6 +37,12 @@ def test_tasks_from_a_torch_dataloader_are_unbatched():
     assert collected_tasks(loader, cycle=False, seed=0) == ROWS
 
 
+def test_a_dataloader_with_worker_processes_cycles():
+    torch = pytest.importorskip("torch")
+    loader = torch.utils.data.DataLoader(ROWS, batch_size=4, num_workers=1)
+    assert collected_tasks(loader, total=12, seed=0) == ROWS + ROWS
+
+
 def test_tensor_columns_of_a_dataloader_become_plain_values():
     torch = pytest.importorskip("torch")
     rows = [{"question": row["question"], "answer": int(row["answer"])} for row in ROWS]

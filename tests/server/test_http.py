@@ -46,6 +46,8 @@ def test_an_http_episode_with_explicit_session_ids(url):
     assert reply["data"]["observation"]["text"] == "a"
     status, reply = request(url, "GET", f"/state?session_id={session_id}")
     assert reply["data"]["step_count"] == 1 and "task" not in reply["data"]
+    status, reply = request(url, "GET", f"/render?session_id={session_id}")
+    assert status == 200 and reply["type"] == "render" and reply["data"]["frame"] is None
     status, other = request(url, "POST", "/reset", {})
     assert other["session_id"] != session_id
     status, reply = request(url, "POST", "/close", {"session_id": session_id})
