@@ -6,6 +6,7 @@ import argparse
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Add this subcommand to the `envtorch` parser."""
     parser = subparsers.add_parser(
         "check", help="verify that an environment keeps the envtorch contract"
     )
@@ -15,6 +16,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the subcommand; return its exit code."""
     from envtorch.checker import CheckFailed, check_env
     from envtorch.core import EnvtorchError
     from envtorch.registry import resolve

@@ -17,6 +17,7 @@ _PACKS = re.compile(r"buys (\d+) packs of \w+ at (\d+) dollars a pack")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Add this subcommand to the `envtorch` parser."""
     parser = subparsers.add_parser(
         "demo", help="collect sandboxed CodeAct episodes on math tasks and summarise them"
     )
@@ -28,6 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the subcommand; return its exit code."""
     from envtorch.collect import Batch, Collector
     from envtorch.envs.math import math_tasks
     from envtorch.registry import make

@@ -151,6 +151,7 @@ CMD ["envtorch", "serve", "{env_id}", "--host", "0.0.0.0", "--port", "8000"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Add this subcommand to the `envtorch` parser."""
     parser = subparsers.add_parser("init", help="scaffold a new environment package")
     parser.add_argument("name", help="the environment's name, e.g. number-guess")
     parser.add_argument(
@@ -160,6 +161,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the subcommand; return its exit code."""
     try:
         root = scaffold(args.name, args.directory)
     except ValueError as error:

@@ -6,11 +6,13 @@ import argparse
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Add this subcommand to the `envtorch` parser."""
     parser = subparsers.add_parser("list", help="list the registered environments")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the subcommand; return its exit code."""
     from envtorch.registry import registered
 
     for env_id, spec in registered().items():

@@ -12,6 +12,7 @@ from envtorch.server.limits import Limits
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Add this subcommand to the `envtorch` parser."""
     defaults = Limits()
     parser = subparsers.add_parser(
         "serve",

@@ -49,14 +49,17 @@ class AsyncEnvClient:
 
     @property
     def action_type(self) -> type:
+        """The action dataclass this client sends."""
         return self._require_protocol().action_type
 
     @property
     def observation_type(self) -> type:
+        """The observation dataclass replies decode into."""
         return self._require_protocol().observation_type
 
     @property
     def state_type(self) -> type:
+        """The state dataclass state replies decode into."""
         return self._require_protocol().state_type
 
     async def connect(self) -> AsyncEnvClient:

@@ -74,14 +74,17 @@ class EnvClient:
 
     @property
     def action_type(self) -> type:
+        """The action dataclass this client sends."""
         return self._protocol.action_type
 
     @property
     def observation_type(self) -> type:
+        """The observation dataclass replies decode into."""
         return self._protocol.observation_type
 
     @property
     def state_type(self) -> type:
+        """The state dataclass state replies decode into."""
         return self._protocol.state_type
 
     def reset(self, *, seed: int | None = None, task: Any = None) -> Any:

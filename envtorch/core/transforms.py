@@ -58,6 +58,7 @@ class RewardTransform(Transform):
     """
 
     def score(self, observation: Observation, action: Action, state: State) -> float:
+        """The reward this transform adds for one step; it may also annotate the observation."""
         raise NotImplementedError
 
     def __call__(

@@ -46,6 +46,7 @@ class AnswerReward(RewardTransform):
     """
 
     def score(self, observation: Observation, action: Action, state: State) -> float:
+        """1.0 when the answer matches the task's, else 0.0."""
         if not isinstance(action, MathAnswer):
             return 0.0
         return 1.0 if answers_match(action.answer, str(state.task["answer"])) else 0.0

@@ -130,6 +130,7 @@ class MCPToolset:
 
     @property
     def closed(self) -> bool:
+        """True once the toolset was closed (explicitly, by garbage collection or at exit)."""
         return not self._finalizer.alive
 
     def close(self) -> None:

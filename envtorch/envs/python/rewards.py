@@ -83,6 +83,7 @@ class CodeSafetyPenalty(RewardTransform):
         self.penalty = penalty
 
     def score(self, observation: Observation, action: Action, state: State) -> float:
+        """`-penalty` when the code has risky constructs, which are listed in the metadata."""
         findings = find_risky_code(getattr(action, "code", ""))
         if findings:
             observation.metadata["safety_findings"] = [
@@ -106,6 +107,7 @@ class CodeQualityBonus(RewardTransform):
         self.max_lines = max_lines
 
     def score(self, observation: Observation, action: Action, state: State) -> float:
+        """A third of `bonus` for each of: parses, runs without an exception, is concise."""
         code = getattr(action, "code", "")
         parses = _parses(code)
         runs = parses and bool(getattr(observation, "success", False))
