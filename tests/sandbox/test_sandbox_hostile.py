@@ -43,6 +43,34 @@ def test_cannot_connect_to_a_listener_on_the_host(session, bystander):
             listener.accept()
 
 
+def test_sessions_cannot_reach_each_other_through_unix_sockets(sandbox, session, bystander):
+    code = (
+        "import socket\n"
+        "try:\n"
+        "    server = socket.socket(socket.AF_UNIX)\n"
+        "    server.bind('\\0envtorch-test')\n"
+        "    outcome = 'bound'\n"
+        "except OSError as error:\n"
+        "    outcome = error.errno\n"
+        "outcome"
+    )
+    assert session.execute(code).value == 1
+    assert bystander.execute(code.replace("bind", "connect")).value == 1
+
+
+def test_pipes_within_a_session_still_work(session):
+    code = (
+        "import asyncio, multiprocessing, socket\n"
+        "left, right = socket.socketpair()\n"
+        "left.sendall(b'ping')\n"
+        "reader, writer = multiprocessing.Pipe()\n"
+        "writer.send('pong')\n"
+        "asyncio.run(asyncio.sleep(0))\n"
+        "right.recv(4).decode(), reader.recv()"
+    )
+    assert session.execute(code).value == ["ping", "pong"]
+
+
 def test_cannot_write_outside_the_workspace(session, bystander):
     targets = ["/x", "/usr/x", "/opt/envtorch/guest/x", "/dev/x", f"{os.__file__}.x", "/proc/x"]
     code = (

@@ -145,14 +145,17 @@ def drop_root() -> None:
 def build_filter() -> bytes:
     """The seccomp filter of every session as a BPF program, compiled once in the zygote.
 
-    Everything is allowed except non-AF_UNIX sockets, new namespaces, mounts, tracing, kernel
-    keyrings, modules, BPF, io_uring and similar. `clone3` answers ENOSYS so that the C library
-    falls back to `clone`, whose flags the filter can inspect.
+    Everything is allowed except new sockets, new namespaces, mounts, tracing, kernel keyrings,
+    modules, BPF, io_uring and similar. Only `socketpair(AF_UNIX)` makes sockets, which keeps
+    pipes between a session's own processes (multiprocessing, asyncio) working while no socket
+    can be bound or connected: not to the network, and not to another session through an
+    abstract unix address. `clone3` answers ENOSYS so that the C library falls back to `clone`,
+    whose flags the filter can inspect.
     """
     sandbox_filter = pyseccomp.SyscallFilter(pyseccomp.ALLOW)
     deny = pyseccomp.ERRNO(errno.EPERM)
-    for name in ("socket", "socketpair"):
-        sandbox_filter.add_rule(deny, name, pyseccomp.Arg(0, pyseccomp.NE, socket.AF_UNIX))
+    sandbox_filter.add_rule(deny, "socket")
+    sandbox_filter.add_rule(deny, "socketpair", pyseccomp.Arg(0, pyseccomp.NE, socket.AF_UNIX))
     for name in DENIED_SYSCALLS:
         _deny_if_known(sandbox_filter, deny, name)
     _deny_if_known(sandbox_filter, pyseccomp.ERRNO(errno.ENOSYS), "clone3")
