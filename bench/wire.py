@@ -34,11 +34,7 @@ from envtorch.providers import LocalProcessProvider
 
 PEERS_VENV = Path(os.environ.get("ENVTORCH_PEERS_VENV", "/tmp/peers-venv"))
 
-OPENENV_SERVER = """
-import sys
-import uvicorn
-from openenv.core.env_server.http_server import create_app
-from openenv.core.env_server.interfaces import Environment
+OPENENV_ECHO_TYPES = """
 from openenv.core.env_server.types import Action, Observation, State
 
 
@@ -49,6 +45,15 @@ class EchoAction(Action):
 class EchoObservation(Observation):
     echoed_message: str = ""
     message_length: int = 0
+"""
+
+OPENENV_SERVER = (
+    OPENENV_ECHO_TYPES
+    + """
+import sys
+import uvicorn
+from openenv.core.env_server.http_server import create_app
+from openenv.core.env_server.interfaces import Environment
 
 
 class EchoEnvironment(Environment):
@@ -80,21 +85,14 @@ app = create_app(
 )
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
 """
+)
 
-OPENENV_CLIENT = """
+OPENENV_CLIENT = (
+    OPENENV_ECHO_TYPES
+    + """
 import asyncio, json, sys, time
 from openenv.core import EnvClient
 from openenv.core.client_types import StepResult
-from openenv.core.env_server.types import Action, Observation, State
-
-
-class EchoAction(Action):
-    message: str
-
-
-class EchoObservation(Observation):
-    echoed_message: str = ""
-    message_length: int = 0
 
 
 class EchoClient(EnvClient):
@@ -160,6 +158,7 @@ if mode == "latency":
 else:
     print(json.dumps(asyncio.run(throughput())))
 """
+)
 
 
 def envtorch_latency(url: str, steps: int) -> tuple[list[float], float]:
