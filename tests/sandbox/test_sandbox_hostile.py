@@ -5,6 +5,7 @@ and workspace file are checked after it.
 """
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -340,3 +341,132 @@ def test_a_killed_host_leaves_no_session_behind():
         sandbox.open().close()
         left = list(Path("/sys/fs/cgroup").glob(f"**/envtorch-sandbox-{host.pid}-*"))
     assert not left
+
+
+def test_a_group_kill_reaches_only_the_sessions_own_processes(sandbox, session, bystander):
+    """Finding 1: `os.kill(0, 9)` once killed the zygote and every other running episode."""
+    code = (
+        "import os, signal, time\n"
+        "child = os.fork()\n"
+        "if child == 0:\n"
+        "    os.kill(0, signal.{signal})\n"
+        "    os._exit(0)\n"
+        "time.sleep(0.3)\n"
+        "'survived'"
+    )
+    for name in ("SIGSTOP", "SIGKILL"):
+        assert session.execute(code.replace("{signal}", name)).value == "survived"
+        assert bystander.execute("secret").value == "bystander data"
+    with sandbox.open() as fresh:
+        assert fresh.execute("6 * 7").value == 42
+    assert sandbox._zygote.alive
+
+
+def test_sessions_cannot_meet_on_an_abstract_datagram_address(sandbox, session, bystander):
+    """Finding 2: a socketpair's datagram end, disconnected and bound to an abstract address,
+    received another session's datagrams and then its workspace's directory fd."""
+    listen = (
+        "import ctypes, socket\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "inbox, _ = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
+        "unspec = ctypes.c_ushort(socket.AF_UNSPEC)\n"
+        "libc.connect(inbox.fileno(), ctypes.byref(unspec), ctypes.sizeof(unspec))\n"
+        "inbox.bind('\\0envtorch-meeting-point')\n"
+        "inbox.setblocking(False)"
+    )
+    send = (
+        "import ctypes, socket\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "outbox, _ = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
+        "unspec = ctypes.c_ushort(socket.AF_UNSPEC)\n"
+        "libc.connect(outbox.fileno(), ctypes.byref(unspec), ctypes.sizeof(unspec))\n"
+        "try:\n"
+        "    outbox.sendto(b'psst', '\\0envtorch-meeting-point')\n"
+        "    outcome = 'sent'\n"
+        "except OSError as error:\n"
+        "    outcome = error.errno\n"
+        "outcome"
+    )
+    assert session.execute(listen).success
+    assert bystander.execute(send).value != "sent"
+    received = session.execute("try:\n    inbox.recv(16)\nexcept BlockingIOError:\n    None")
+    assert received.success and received.value is None
+    assert session.execute(send.replace("outbox", "loopback")).value == "sent"
+
+
+def test_sessions_cannot_write_to_each_others_terminals(session, bystander):
+    """Finding 2: sessions shared one devpts, so another session's pty was writable."""
+    opened = session.execute("import os, pty\nmain, peer = pty.openpty()\nos.ttyname(peer)")
+    assert opened.value == "/dev/pts/0"
+    code = (
+        "import os\n"
+        "try:\n"
+        "    os.write(os.open('/dev/pts/0', os.O_WRONLY | os.O_NOCTTY), b'injected')\n"
+        "    outcome = 'written'\n"
+        "except OSError as error:\n"
+        "    outcome = error.errno\n"
+        "outcome, sorted(os.listdir('/dev/pts'))"
+    )
+    outcome, entries = bystander.execute(code).value
+    assert outcome != "written" and entries == ["ptmx"]
+    assert session.execute("os.set_blocking(main, False)\nos.read(main, 64)").exception
+
+
+def test_the_venv_root_is_invisible_inside(session, bystander):
+    """Finding 7: a credential file in the venv's root was readable, and `pyvenv.cfg` named
+    host paths. Only what Python needs to import is visible, host paths of the venv hidden."""
+    if sys.prefix == sys.base_prefix:
+        pytest.skip("the tests do not run in a virtual environment")
+    credential = Path(sys.prefix, "envtorch-test-credential")
+    credential.write_text("hunter2")
+    try:
+        code = (
+            "import glob, os, sys\n"
+            "seen = []\n"
+            "for root, dirs, files in os.walk('/'):\n"
+            "    seen += [os.path.join(root, name) for name in files\n"
+            "             if name in ('envtorch-test-credential', 'pyvenv.cfg')]\n"
+            "seen, sys.path"
+        )
+        seen, path = session.execute(code).value
+    finally:
+        credential.unlink()
+    assert seen == []
+    venv = os.path.realpath(sys.prefix)
+    assert not any(entry.startswith(venv) for entry in path)
+    assert session.execute("import msgspec\nmsgspec.__name__").value == "msgspec"
+
+
+def test_closing_a_sandbox_ends_its_whole_process_tree_whatever_the_guest_did():
+    with Sandbox() as sandbox:
+        session = sandbox.open()
+        session.execute(
+            "import os, signal, subprocess\n"
+            "stubborn = subprocess.Popen(['sleep', '4243.5'], start_new_session=True,\n"
+            "                            preexec_fn=lambda: signal.signal(signal.SIGTERM, 1))\n"
+            "stopped = subprocess.Popen(['sleep', '4243.5'])\n"
+            "os.kill(stopped.pid, signal.SIGSTOP)"
+        )
+        zygote_pid = _parent_pid(session.pid)
+        os.kill(zygote_pid, signal.SIGSTOP)
+        tree = _descendants(sandbox._zygote._process.pid)
+        assert len(tree) >= 5
+    deadline = time.monotonic() + 5
+    while any(Path(f"/proc/{pid}").exists() for pid in tree) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert [pid for pid in tree if Path(f"/proc/{pid}").exists()] == []
+
+
+def _parent_pid(pid):
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def _descendants(root):
+    found, frontier = [root], [root]
+    while frontier:
+        pid = frontier.pop()
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            children = [int(child) for child in (task / "children").read_text().split()]
+            found += children
+            frontier += children
+    return found

@@ -1,9 +1,10 @@
 """Confinement of the zygote and of each session, applied from inside the bubblewrap sandbox.
 
 The zygote gives up root (if bubblewrap ran it as root) so that per-process limits hold. Each
-session then enters its own user, mount, pid, ipc and uts namespaces, mounts a private tmpfs on
-`/tmp` (its workspace) and `/dev/shm`, hides `/proc`, and finally takes rlimits, drops every
-capability and loads a seccomp filter before any agent code runs.
+session then enters its own user, mount, pid, ipc, uts and network namespaces and its own
+session and process group, mounts a private tmpfs on `/tmp` (its workspace) and `/dev/shm` and
+its own devpts instance, hides `/proc`, and finally takes rlimits, drops every capability and
+loads a seccomp filter before any agent code runs.
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
-SESSION_NAMESPACES = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
-ANY_NAMESPACE = SESSION_NAMESPACES | CLONE_NEWCGROUP | CLONE_NEWNET
+SESSION_NAMESPACES = (
+    CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET
+)
+ANY_NAMESPACE = SESSION_NAMESPACES | CLONE_NEWCGROUP
 
 MS_RDONLY = 0x1
 MS_NOSUID = 0x2
@@ -189,6 +192,12 @@ def _bits(mask: int) -> list[int]:
     return [1 << bit for bit in range(mask.bit_length()) if mask >> bit & 1]
 
 
+def lead_own_process_group() -> None:
+    """Start a new session and process group, so that a group signal (`kill(0, ...)`) reaches
+    only this session's own processes, never the zygote or another session."""
+    os.setsid()
+
+
 def die_with_parent() -> None:
     """Have the kernel SIGKILL this process when the thread that forked it ends."""
     _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
@@ -226,7 +235,7 @@ def probe_namespaces() -> str | None:
 
 
 def fork_into_namespaces() -> int:
-    """`os.fork()` into new user, mount, pid, ipc and uts namespaces, in one `clone`.
+    """`os.fork()` into new user, mount, pid, ipc, uts and network namespaces, in one `clone`.
 
     The child is pid 1 of its pid namespace, so killing it ends every process the session ever
     starts. The interpreter's fork hooks run around the raw system call exactly as `os.fork()`
@@ -250,12 +259,16 @@ def fork_into_namespaces() -> int:
     code = ctypes.get_errno()
     _python.PyOS_AfterFork_Parent()
     if pid < 0:
-        raise OSError(code, f"clone(user, mount, pid namespaces): {os.strerror(code)}")
+        raise OSError(code, f"clone(new namespaces): {os.strerror(code)}")
     return pid
 
 
 def enter_namespaces(uid: int, gid: int, workspace_size: int) -> None:
-    """Map the session user to the zygote's (`uid`, `gid`), then make the private mounts."""
+    """Map the session user to the zygote's (`uid`, `gid`), then make the private mounts.
+
+    The devpts instance is the session's own: `/dev/ptmx` (bubblewrap's link to `pts/ptmx`)
+    opens terminals no other session can see.
+    """
     _write("/proc/self/setgroups", "deny")
     _write("/proc/self/uid_map", f"{SESSION_UID} {uid} 1")
     _write("/proc/self/gid_map", f"{SESSION_UID} {gid} 1")
@@ -264,6 +277,7 @@ def enter_namespaces(uid: int, gid: int, workspace_size: int) -> None:
     _mount("tmpfs", WORKSPACE, "tmpfs", MS_NOSUID | MS_NODEV, options)
     _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, options)
     _mount("tmpfs", "/proc", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k")
+    _mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666")
 
 
 def _write(path: str, text: str) -> None:

@@ -145,6 +145,7 @@ def _become_session(
     try:
         os.close(_zygote_alive[1])
         confine.die_with_parent()
+        confine.lead_own_process_group()
         if confine.closed(_zygote_alive[0]):
             os._exit(1)
         confine.enter_namespaces(*zygote_ids, workspace_size=config.workspace_size)
