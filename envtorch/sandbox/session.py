@@ -20,6 +20,7 @@ import msgspec
 from envtorch.sandbox.cgroups import CgroupTree
 from envtorch.sandbox.errors import SandboxUnavailable, SessionDead
 from envtorch.sandbox.guest.protocol import (
+    MARKER_ROOM,
     ErrorInfo,
     Execute,
     FrameReader,
@@ -30,6 +31,7 @@ from envtorch.sandbox.guest.protocol import (
     ToolCall,
     ToolReturn,
     ToolSpec,
+    capped,
     frame_limit,
     pack,
 )
@@ -173,7 +175,7 @@ class SandboxSession:
                 return self._killed(started, self._death_reason())
             except Exception as error:
                 return self._killed(started, f"the session failed unexpectedly: {error!r}")
-            return _result(result, time.perf_counter() - started)
+            return _result(result, time.perf_counter() - started, self._limits.max_output)
 
     def _send(self, message: Any, deadline: float) -> None:
         self._sock.settimeout(max(deadline - time.monotonic(), 0.001))
@@ -281,20 +283,42 @@ class SandboxSession:
         self.close()
 
 
-def _result(result: Result, duration: float) -> ExecutionResult:
+def _result(result: Result, duration: float, max_output: int) -> ExecutionResult:
+    """What the host keeps of a session's result: every field capped, whatever the session sent.
+
+    The session is the attacker's code, so its own caps are not trusted: text fields are cut to
+    `max_output` characters (beyond a truncation marker the session may have added), and the
+    value is decoded only when it is small enough.
+    """
+    limit = max_output + MARKER_ROOM
     exception = None
     if result.exception is not None:
         exception = ExceptionInfo(
-            type=result.exception.type,
-            message=result.exception.message,
-            traceback=result.exception.traceback,
+            type=capped(result.exception.type, limit, "type name"),
+            message=capped(result.exception.message, limit, "message"),
+            traceback=capped(result.exception.traceback, limit, "traceback"),
         )
     return ExecutionResult(
-        stdout=result.stdout,
-        stderr=result.stderr,
-        value=result.value,
+        stdout=capped(result.stdout, limit, "stdout"),
+        stderr=capped(result.stderr, limit, "stderr"),
+        value=_value(result.value, max_output),
         exception=exception,
         success=exception is None,
         duration=duration,
         timed_out=result.timed_out,
     )
+
+
+def _value(raw: msgspec.Raw, max_output: int) -> Any:
+    """A result's value as JSON data within `max_output` bytes, a string cut to `max_output`
+    characters, or a note saying why it was dropped; never more."""
+    body = bytes(raw)
+    if len(body) > max_output and not body.startswith(b'"'):
+        return f"[value dropped: {len(body)} bytes of JSON exceed the {max_output}-byte limit]"
+    try:
+        value = msgspec.json.decode(body)
+    except (msgspec.DecodeError, RecursionError):
+        return "[value dropped: malformed JSON]"
+    if isinstance(value, str):
+        return capped(value, max_output + MARKER_ROOM, "value")
+    return value

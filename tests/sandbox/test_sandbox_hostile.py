@@ -16,6 +16,7 @@ import pytest
 
 from envtorch.sandbox import Limits, Sandbox
 from envtorch.sandbox.bwrap import python_binds
+from envtorch.sandbox.guest.protocol import frame_limit
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -470,3 +471,31 @@ def _descendants(root):
             found += children
             frontier += children
     return found
+
+
+FORGE_RESULT = """
+import sys, time
+from guest.protocol import HEADER
+step = int(sys._getframe().f_code.co_filename.strip("<>").split()[1])
+room = {room} - 4096
+head = b'{{"type":"result","id":%d,"stderr":"","stdout":"' % step
+body = head + b'x' * (room // 2) + b'","value":[' + b'[],' * (room // 6) + b'[]]}}'
+list_tools.__self__._sock.sendall(HEADER.pack(len(body)) + body)
+time.sleep(1)
+"""
+
+
+def test_a_forged_result_frame_is_capped_by_the_host(sandbox, session, bystander):
+    """Finding 3: a result frame forged near the frame limit once grew the host by ~470 MiB."""
+    limit = frame_limit(sandbox.limits.max_output)
+    before = _resident_bytes()
+    result = session.execute(FORGE_RESULT.format(room=limit))
+    grown = _resident_bytes() - before
+    assert len(result.stdout) < sandbox.limits.max_output + 256
+    assert result.value.startswith("[value dropped:")
+    assert grown < 32 << 20, f"the host grew by {grown >> 20} MiB"
+    assert session.execute("'still serving'").value == "still serving"
+
+
+def _resident_bytes():
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")

@@ -38,13 +38,26 @@ class ToolSpec(msgspec.Struct, frozen=True):
     doc: str = ""
 
 
+MARKER_ROOM = 128
+"""Characters a truncation marker may add to a text field beyond `max_output`."""
+NULL = msgspec.Raw(b"null")
+
+
 def frame_limit(max_output: int) -> int:
-    """The largest frame a session may send: room for a result whose every character is escaped.
+    """The largest frame a session may send: room for a result whose every character is escaped,
+    or a tool call with up to 1 MiB of arguments.
 
     A result has six text fields of at most `max_output` characters each (stdout, stderr, value,
     exception type, message and traceback), and a character escapes to at most six bytes.
     """
-    return (16 << 20) + 36 * max_output
+    return (1 << 20) + 36 * (max_output + MARKER_ROOM)
+
+
+def capped(text: str, limit: int, what: str) -> str:
+    """`text` cut to `limit` characters with a visible marker, lone surrogates escaped."""
+    if len(text) > limit:
+        text = text[:limit] + f"... [{what} truncated: {len(text)} characters]"
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class Config(msgspec.Struct, tag="config"):
@@ -114,12 +127,13 @@ class ToolReturn(msgspec.Struct, tag="tool_return"):
 
 
 class Result(msgspec.Struct, tag="result"):
-    """The outcome of one `Execute`."""
+    """The outcome of one `Execute`; `value` is the trailing expression's value as JSON, which
+    the host decodes only once it has checked its size."""
 
     id: int
     stdout: str
     stderr: str
-    value: Any = None
+    value: msgspec.Raw = NULL
     exception: ErrorInfo | None = None
     timed_out: bool = False
 

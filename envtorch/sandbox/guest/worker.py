@@ -21,6 +21,7 @@ import msgspec
 from . import tools
 from .capture import Streams
 from .protocol import (
+    NULL,
     ErrorInfo,
     Execute,
     FrameReader,
@@ -28,6 +29,7 @@ from .protocol import (
     Setup,
     ToolCall,
     ToolReturn,
+    capped,
     frame_limit,
     pack,
 )
@@ -75,7 +77,7 @@ class Worker:
     def execute(self, request: Execute) -> Result:
         """Run one piece of code with output captured and the soft timeout armed."""
         self._streams.rewind()
-        value: Any = None
+        value = NULL
         exception: ErrorInfo | None = None
         timed_out = False
         self._arm(request.timeout)
@@ -110,20 +112,21 @@ class Worker:
         if self._armed:
             raise ExecutionTimeout("execution timed out (soft limit); the namespace is kept")
 
-    def _describe(self, value: Any) -> Any:
-        """`value` itself when it is plain JSON data within the output cap, else its repr."""
+    def _describe(self, value: Any) -> msgspec.Raw:
+        """`value` as JSON: itself when plain JSON data within the output cap, else its repr."""
         if value is None:
-            return None
+            return NULL
         if _is_plain_json(value, depth=0):
             try:
-                if len(_encode(value)) <= self._max_output:
-                    return value
+                encoded = _encode(value)
             except (TypeError, ValueError, OverflowError):
-                pass
+                encoded = b""
+            if encoded and len(encoded) <= self._max_output:
+                return msgspec.Raw(encoded)
         text = repr(value)
         if len(text) > self._max_output:
             text = text[: self._max_output] + f"... [repr truncated: {len(text)} characters]"
-        return text
+        return msgspec.Raw(_encode(text))
 
     def _install(self, specs: list[tools.ToolSpec]) -> None:
         self._tools = list(specs)
@@ -194,9 +197,9 @@ def _error_info(error: BaseException, filename: str, limit: int) -> ErrorInfo:
     if isinstance(error, SyntaxError):
         lines = traceback.format_exception_only(type(error), error)
     return ErrorInfo(
-        type=_capped(type(error).__name__, limit, "type name"),
-        message=_capped(_message(error), limit, "message"),
-        traceback=_capped("".join(lines), limit, "traceback"),
+        type=capped(type(error).__name__, limit, "type name"),
+        message=capped(_message(error), limit, "message"),
+        traceback=capped("".join(lines), limit, "traceback"),
     )
 
 
@@ -205,10 +208,3 @@ def _message(error: BaseException) -> str:
         return str(error)
     except Exception:
         return "<exception str() failed>"
-
-
-def _capped(text: str, limit: int, what: str) -> str:
-    """`text` cut to `limit` characters with a visible marker, lone surrogates escaped."""
-    if len(text) > limit:
-        text = text[:limit] + f"... [{what} truncated: {len(text)} characters]"
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -242,3 +242,27 @@ def wait_until_gone(pid: int, seconds: float = 20.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def test_a_forged_result_frame_reaches_the_client_capped(url):
+    """A session's forged result near the frame limit once sent an 18 MiB reply and left the
+    server holding a gigabyte; the host caps every field before keeping it."""
+    forge = (
+        "import gc, sys\n"
+        "from guest.protocol import HEADER\n"
+        "worker = next(o for o in gc.get_objects() if type(o).__name__ == 'Worker')\n"
+        "step = int(sys._getframe().f_code.co_filename.strip('<>').split()[1])\n"
+        'head = b\'{"type":"result","id":%d,"stderr":"","stdout":"\' % step\n'
+        "body = head + b'x' * 1500000 + b'\",\"value\":[' + b'[],' * 500000 + b'[]]}'\n"
+        "worker._sock.sendall(HEADER.pack(len(body)) + body)"
+    )
+    with connect(url.replace("http://", "ws://") + "/ws", compression=None) as socket:
+        socket.send(json.dumps({"type": "reset", "data": {}}))
+        socket.recv(timeout=30)
+        socket.send(json.dumps({"type": "step", "data": {"code": forge}}))
+        raw = socket.recv(timeout=30)
+        observation = json.loads(raw)["data"]["observation"]
+        assert len(raw) < 256 * 1024
+        assert observation["value"].startswith("[value dropped:")
+        socket.send(json.dumps({"type": "step", "data": {"code": "'alive'"}}))
+        assert json.loads(socket.recv(timeout=30))["data"]["observation"]["value"] == "alive"
