@@ -1,10 +1,24 @@
+import os
 import subprocess
 import sys
+import tomllib
 
 import pytest
 
 from envtorch.cli import main
 from envtorch.cli.init import scaffold
+
+
+def _envtorch_check(root):
+    """`envtorch check` on the scaffolded env, with the envtorch this test imports."""
+    pythonpath = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
+    return subprocess.run(
+        [sys.executable, "-m", "envtorch", "check", "number_guess.environment:NumberGuessEnv"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": pythonpath, "PATH": "/usr/bin:/bin"},
+    )
 
 
 def test_init_output_passes_its_own_tests_and_the_checker(tmp_path, capsys):
@@ -27,19 +41,15 @@ def test_init_output_passes_its_own_tests_and_the_checker(tmp_path, capsys):
         text=True,
     )
     assert tests.returncode == 0, tests.stdout + tests.stderr
-    assert "2 passed" in tests.stdout
-    check = subprocess.run(
-        [sys.executable, "-m", "envtorch", "check", "number_guess.environment:NumberGuessEnv"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
-    )
+    assert "3 passed" in tests.stdout
+    check = _envtorch_check(root)
     assert check.returncode == 0, check.stdout + check.stderr
     assert (
         'number-guess = "number_guess.environment:NumberGuessEnv"'
         in (root / "pyproject.toml").read_text()
     )
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    assert project["dependencies"] == ["envtorch[server]"]
 
 
 def test_init_refuses_bad_names_and_existing_folders(tmp_path):

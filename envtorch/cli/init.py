@@ -17,7 +17,7 @@ name = "{distribution}"
 version = "0.1.0"
 description = "{title}: an envtorch environment."
 requires-python = ">=3.11"
-dependencies = ["envtorch"]
+dependencies = ["envtorch[server]"]
 
 [project.entry-points."envtorch.envs"]
 {env_id} = "{package}.environment:{env_class}"
@@ -51,7 +51,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from envtorch import Action, Environment, Observation, State
+from envtorch import Action, Environment, Observation, State, hidden
 
 
 @dataclass(kw_only=True)
@@ -70,9 +70,9 @@ class {observation_class}(Observation):
 
 @dataclass(kw_only=True)
 class {state_class}(State):
-    """The hidden number stays here, on the environment's side."""
+    """The hidden number stays here, on the environment's side: a server never sends it."""
 
-    secret: int = 0
+    secret: int = hidden(default=0)
 
 
 class {env_class}(Environment[{action_class}, {observation_class}, {state_class}]):
@@ -106,13 +106,36 @@ class {env_class}(Environment[{action_class}, {observation_class}, {state_class}
 '''
 
 TESTS = """\
+from envtorch import EnvClient
 from envtorch.checker import check_env
+from envtorch.server import create_app, serve_in_thread
 
 from {package} import {action_class}, {env_class}
 
 
 def test_contract():
     check_env({env_class})
+
+
+def test_the_secret_never_leaves_the_server():
+    served = []
+
+    def serve_env():
+        served.append({env_class}())
+        return served[-1]
+
+    with serve_in_thread(create_app(serve_env)) as url, EnvClient(url, {env_class}) as env:
+        observations = [env.reset(seed=1)]
+        states = [env.state]
+        for guess in (0, 1, 2):
+            observations.append(env.step({action_class}(guess=guess)))
+            states.append(env.state)
+        secret = served[-1].state.secret
+    assert 3 < secret < served[-1].high, "pick a seed whose secret is no other number here"
+    for state in states:
+        assert state.secret == 0 and secret not in vars(state).values()
+    for observation in observations:
+        assert str(secret) not in observation.hint.split()
 
 
 def test_binary_search_finds_the_number():
