@@ -7,6 +7,8 @@ values of the action type's fields (empty strings, zeros, empty containers), or 
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 import types
 import typing
 from collections.abc import Callable, Sequence
@@ -25,6 +27,7 @@ from envtorch.core import (
     encode,
     schemas,
     to_builtins,
+    visible_builtins,
 )
 
 
@@ -50,7 +53,9 @@ def check_env(
     with `render_mode=`). Raises `CheckFailed` naming the first check that failed.
 
     `actions` default to the action type's minimal instance; `task`, when given, goes to
-    `reset()` and must come back in `state.task`.
+    `reset()` and must come back in `state.task`. A state field that changes with the seed but
+    appears in no observation fails: the server would send it to every client, so it must be
+    declared with `hidden(...)`.
     """
     probe = _build(factory)
     env_type = type(probe)
@@ -65,6 +70,7 @@ def check_env(
         ("step", lambda: _check_steps(factory, actions, seed)),
         ("codec round trips", lambda: _check_round_trips(factory, actions, seed)),
         ("determinism under a seed", lambda: _check_determinism(factory, actions, seed)),
+        ("hidden state", lambda: _check_hidden_state(factory, env_type, actions, seed)),
         ("render modes", lambda: _check_render_modes(factory, env_type, seed)),
         ("close", lambda: _check_close(factory, actions[0], seed)),
     ]
@@ -247,6 +253,124 @@ def _comparable(observation: Observation) -> Any:
     data = to_builtins(observation)
     data.pop("metadata", None)
     return data
+
+
+_SEEDS_COMPARED = 5
+
+
+@dataclass
+class _SentEpisode:
+    """What a client could read of one episode: each state as the server sends it (after `reset()`
+    and after each step), and every value in the episode's observations."""
+
+    states: list[dict[str, Any]]
+    shown: list[Any]
+
+
+def _check_hidden_state(
+    factory: Callable[..., Environment],
+    env_type: type[Environment],
+    actions: list[Action],
+    seed: int,
+) -> None:
+    names = _sent_state_fields(env_type.state_type)
+    if not names:
+        return
+    rerun = _sent_episode(factory, actions, seed)
+    episodes = [_sent_episode(factory, actions, seed + offset) for offset in range(_SEEDS_COMPARED)]
+    for name in names:
+        if _follows_the_seed(name, rerun, episodes[0]):
+            _require_shown_where_it_varies(name, episodes)
+
+
+def _sent_state_fields(state_type: type[State]) -> list[str]:
+    """The state's own fields that a server sends to clients: neither hidden nor bookkeeping."""
+    return [
+        name for name in visible_builtins(state_type()) if name not in ("episode_id", "step_count")
+    ]
+
+
+def _sent_episode(
+    factory: Callable[..., Environment], actions: list[Action], seed: int
+) -> _SentEpisode:
+    env = _build(factory)
+    try:
+        observations = [env.reset(seed=seed)]
+        states = [visible_builtins(env.state)]
+        for action in actions:
+            observations.append(env.step(action))
+            states.append(visible_builtins(env.state))
+            if observations[-1].done:
+                break
+        shown = [value for observation in observations for value in _shown_values(observation)]
+        return _SentEpisode(states=states, shown=shown)
+    finally:
+        env.close()
+
+
+def _shown_values(observation: Observation) -> list[Any]:
+    """The observation's values but for `reward`, `done` and `truncated`, which show no state."""
+    data = to_builtins(observation)
+    for name in ("reward", "done", "truncated"):
+        data.pop(name, None)
+    return _scalars(data)
+
+
+def _follows_the_seed(name: str, rerun: _SentEpisode, episode: _SentEpisode) -> bool:
+    """Whether the field repeats when the seed does; one that does not (a clock, a uuid) is noise
+    rather than episode data."""
+    return [state[name] for state in rerun.states] == [state[name] for state in episode.states]
+
+
+def _require_shown_where_it_varies(name: str, episodes: list[_SentEpisode]) -> None:
+    """Fail when the field differs across seeds at some point of the episode and, there, one
+    episode's value appears nowhere in that episode's observations."""
+    for moment in zip(*(episode.states for episode in episodes), strict=False):
+        values = [state[name] for state in moment]
+        if all(value == values[0] for value in values):
+            continue
+        for value, episode in zip(values, episodes, strict=True):
+            _assert(
+                _appears(value, episode.shown),
+                f"state.{name} changes with the seed but appears in no observation, so any "
+                f"client reads it from the state (here {value!r}): declare it with "
+                f"hidden(default=...), or show it in an observation",
+            )
+
+
+def _appears(value: Any, shown: list[Any]) -> bool:
+    """Whether every scalar in `value` equals a shown value or is written as a word in one."""
+    return all(
+        any(_same_scalar(scalar, item) or _written_in(scalar, item) for item in shown)
+        for scalar in _scalars(value)
+        if scalar not in (None, "")
+    )
+
+
+def _scalars(value: Any) -> list[Any]:
+    """The strings, numbers, booleans and nulls in plain data, dictionary keys aside."""
+    if isinstance(value, dict):
+        return [scalar for item in value.values() for scalar in _scalars(item)]
+    if isinstance(value, list):
+        return [scalar for item in value for scalar in _scalars(item)]
+    return [value]
+
+
+def _same_scalar(scalar: Any, item: Any) -> bool:
+    return scalar == item and isinstance(scalar, bool) == isinstance(item, bool)
+
+
+def _written_in(scalar: Any, item: Any) -> bool:
+    """Whether `item` is a text holding `scalar`: a string anywhere, a number or a boolean as a
+    whole word (49 is in "it is 49." but not in "149" or "49.5")."""
+    if not isinstance(item, str):
+        return False
+    if isinstance(scalar, str):
+        return scalar in item
+    return any(
+        re.search(rf"(?<![\w.]){re.escape(spelling)}(?!\w|\.\d)", item)
+        for spelling in {str(scalar), json.dumps(scalar)}
+    )
 
 
 def _check_render_modes(

@@ -1,10 +1,11 @@
 import random
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from envtorch import Action, EchoEnv, Environment, Observation, State
+from envtorch import Action, EchoEnv, Environment, Observation, State, hidden
 from envtorch.checker import CheckFailed, check_env, minimal_instance
 from envtorch.cli import main
 from envtorch.envs.echo import EchoAction, EchoObservation
@@ -42,7 +43,7 @@ class Nested(Action):
 
 def test_check_passes_on_builtin_envs():
     report = check_env(EchoEnv)
-    assert report.passed[-1] == "close" and len(report.passed) == 9
+    assert report.passed[-1] == "close" and len(report.passed) == 10
 
 
 @pytest.mark.parametrize(
@@ -99,7 +100,7 @@ def test_check_uses_given_actions():
 
 def test_cli_check(capsys):
     assert main(["check", "echo"]) == 0
-    assert "EchoEnv passed 9 checks" in capsys.readouterr().out
+    assert "EchoEnv passed 10 checks" in capsys.readouterr().out
     assert main(["check", "tests.test_checker:UnseededEnv"]) == 1
     assert "FAILED UnseededEnv: determinism" in capsys.readouterr().out
     assert main(["check", "no-such-env"]) == 2
@@ -118,7 +119,7 @@ def test_check_passes_on_every_builtin_env(env_id):
 
     assert env_id in registered()
     report = check_env(registered()[env_id].make)
-    assert len(report.passed) == 9
+    assert len(report.passed) == 10
 
 
 def test_check_closes_every_env_it_builds():
@@ -131,3 +132,107 @@ def test_check_closes_every_env_it_builds():
 
     check_env(Tracked)
     assert built and all(env._closed for env in built)
+
+
+@dataclass(kw_only=True)
+class GuessAction(Action):
+    guess: int
+
+
+@dataclass(kw_only=True)
+class GuessObservation(Observation):
+    hint: str = ""
+
+
+@dataclass(kw_only=True)
+class LeakyGuessState(State):
+    secret: int = 0
+    guesses: int = 0
+    high: int = 100
+
+
+@dataclass(kw_only=True)
+class HiddenGuessState(LeakyGuessState):
+    secret: int = hidden(default=0)
+
+
+class LeakyGuessEnv(Environment[GuessAction, GuessObservation, LeakyGuessState]):
+    """The old `envtorch init` scaffold: the secret is a plain state field."""
+
+    action_type = GuessAction
+    observation_type = GuessObservation
+    state_type = LeakyGuessState
+    metadata = {"render_modes": []}
+
+    def _reset(self, *, seed, task):
+        self.state.secret = self.rng.randint(0, 100)
+        return GuessObservation(hint="guess a number between 0 and 100")
+
+    def _step(self, action):
+        self.state.guesses += 1
+        if action.guess == self.state.secret:
+            return GuessObservation(hint="right", reward=1.0, done=True)
+        return GuessObservation(hint="higher" if action.guess < self.state.secret else "lower")
+
+
+class HiddenGuessEnv(LeakyGuessEnv):
+    state_type = HiddenGuessState
+
+
+class ShownGuessEnv(LeakyGuessEnv):
+    """The secret is no secret: every observation says it, as a word of the hint."""
+
+    def _reset(self, *, seed, task):
+        super()._reset(seed=seed, task=task)
+        return GuessObservation(hint=f"the number is {self.state.secret}.")
+
+    def _step(self, action):
+        return GuessObservation(hint=f"the number was {self.state.secret}", done=True)
+
+
+class FixedGuessEnv(LeakyGuessEnv):
+    """The same secret whatever the seed: nothing about the episode to hide."""
+
+    def _reset(self, *, seed, task):
+        self.state.secret = 42
+        return GuessObservation(hint="guess a number between 0 and 100")
+
+
+@dataclass(kw_only=True)
+class TicketState(State):
+    ticket: str = ""
+
+
+class TicketEnv(EchoEnv):
+    """A state field that differs in every episode, seed or not: noise, not episode data."""
+
+    state_type = TicketState
+
+    def _reset(self, *, seed, task):
+        self.state.ticket = uuid.uuid4().hex
+        return super()._reset(seed=seed, task=task)
+
+
+def test_check_fails_on_episode_data_sent_unhidden():
+    with pytest.raises(CheckFailed) as raised:
+        check_env(LeakyGuessEnv)
+    message = str(raised.value)
+    assert message.startswith("LeakyGuessEnv: hidden state: state.secret changes with the seed")
+    assert "declare it with hidden(default=...)" in message
+    assert "guesses" not in message and "high" not in message
+
+
+def test_check_passes_hidden_shown_and_seed_independent_state_fields():
+    for env_type in (HiddenGuessEnv, ShownGuessEnv, FixedGuessEnv, TicketEnv):
+        report = check_env(env_type)
+        assert "hidden state" in report.passed and len(report.passed) == 10
+
+
+def test_check_fails_when_a_value_is_shown_only_inside_a_larger_number():
+    class HalfShownGuessEnv(LeakyGuessEnv):
+        def _reset(self, *, seed, task):
+            super()._reset(seed=seed, task=task)
+            return GuessObservation(hint=f"between 1{self.state.secret}1 and 1000")
+
+    with pytest.raises(CheckFailed, match="hidden state: state.secret"):
+        check_env(HalfShownGuessEnv)

@@ -52,6 +52,17 @@ def test_init_output_passes_its_own_tests_and_the_checker(tmp_path, capsys):
     assert project["dependencies"] == ["envtorch[server]"]
 
 
+def test_the_checker_catches_the_scaffold_with_its_secret_unhidden(tmp_path):
+    root = scaffold("number guess", tmp_path / "number-guess")
+    environment = root / "number_guess" / "environment.py"
+    hidden = "secret: int = hidden(default=0)"
+    assert hidden in environment.read_text()
+    environment.write_text(environment.read_text().replace(hidden, "secret: int = 0"))
+    check = _envtorch_check(root)
+    assert check.returncode == 1, check.stdout + check.stderr
+    assert "hidden state: state.secret changes with the seed" in check.stdout
+
+
 def test_init_refuses_bad_names_and_existing_folders(tmp_path):
     with pytest.raises(ValueError, match="start with a letter"):
         scaffold("9lives", tmp_path / "a")
