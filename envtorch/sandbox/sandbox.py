@@ -12,6 +12,7 @@ from envtorch.sandbox.cgroups import CgroupTree
 from envtorch.sandbox.errors import SandboxUnavailable
 from envtorch.sandbox.limits import Limits
 from envtorch.sandbox.session import SandboxSession, Tool, tool_specs
+from envtorch.sandbox.watchdog import start_watchdog
 from envtorch.sandbox.zygote import Zygote
 
 
@@ -21,8 +22,9 @@ class Sandbox:
     The zygote (a Python inside bubblewrap with the standard library loaded) starts on the first
     `open()`; each session is a process forked from it into its own user, mount and pid
     namespaces, with a private `/tmp`, no network, a seccomp filter, rlimits, an unprivileged
-    uid and, where a cgroup is writable, pids and memory caps. `notes` lists what was skipped.
-    `open()` is thread-safe; `close()` ends the zygote and every session.
+    uid, and pids and memory caps. `enforcement` says how each limit is enforced on this
+    machine: memory by a cgroup where one is writable, else by a host-side watchdog over each
+    session's processes. `open()` is thread-safe; `close()` ends the zygote and every session.
 
     `prelude` is Python source that runs in every new session's namespace before its first
     step, compiled once in the zygote: helpers every session should have cost nothing per open.
@@ -36,12 +38,13 @@ class Sandbox:
     def __init__(self, limits: Limits | None = None, *, prelude: str = "") -> None:
         self.limits = limits or Limits()
         self.prelude = prelude
-        self.notes: list[str] = []
+        self.enforcement: dict[str, str] = {}
         self._lock = threading.Lock()
         self._zygote: Zygote | None = None
         self._set_aside: list[Zygote] = []
         self._cgroups: CgroupTree | None = None
         self._cgroups_tried = False
+        self._watchdog: threading.Event | None = None
         self._sessions: weakref.WeakSet[SandboxSession] = weakref.WeakSet()
         self._numbers = itertools.count()
         self._closed = False
@@ -99,9 +102,15 @@ class Sandbox:
                 self._zygote = Zygote(self.limits, self.prelude)
                 if not self._cgroups_tried:
                     self._cgroups_tried = True
-                    self._cgroups, note = CgroupTree.create("sandbox")
-                    self.notes.append(note)
+                    self._cap_memory()
             return self._zygote
+
+    def _cap_memory(self) -> None:
+        """Cap each session's pids and memory through a cgroup, else watch its memory from here."""
+        self._cgroups, note = CgroupTree.create("sandbox")
+        if self._cgroups is None:
+            self._watchdog = start_watchdog(self, lambda: list(self._sessions))
+        self.enforcement = _enforcement(self._cgroups, note)
 
     def close(self) -> None:
         """Close every session and stop the zygote. Idempotent."""
@@ -111,6 +120,8 @@ class Sandbox:
             zygotes = [zygote for zygote in (*self._set_aside, self._zygote) if zygote is not None]
             self._zygote, self._set_aside = None, []
             cgroups, self._cgroups = self._cgroups, None
+            if self._watchdog is not None:
+                self._watchdog.set()
         for session in sessions:
             session.close()
         for zygote in zygotes:
@@ -123,3 +134,24 @@ class Sandbox:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _enforcement(cgroups: CgroupTree | None, note: str) -> dict[str, str]:
+    """How each `Limits` field is enforced, given the cgroup tree (or why there is none)."""
+    processes = "RLIMIT_NPROC in each session's own user namespace"
+    if cgroups is not None:
+        memory = f"cgroup v{cgroups.version}"
+        processes = f"{memory} and {processes}"
+    else:
+        memory = f"host watchdog over each session's processes ({note})"
+    return {
+        "memory": memory,
+        "processes": processes,
+        "address_space": "RLIMIT_AS of each process",
+        "cpu_time": "RLIMIT_CPU of each process",
+        "file_size": "RLIMIT_FSIZE",
+        "open_files": "RLIMIT_NOFILE",
+        "workspace_size": "size of the private tmpfs /tmp and /dev/shm",
+        "timeout": "a soft alarm in the session, then a kill after kill_grace",
+        "max_output": "the host cuts every field of a result",
+    }

@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from envtorch.sandbox import watchdog
 from envtorch.sandbox.cgroups import CgroupTree
 from envtorch.sandbox.errors import SandboxUnavailable, SessionDead
 from envtorch.sandbox.guest.protocol import (
@@ -146,6 +147,22 @@ class SandboxSession:
         """The names of the host tools this session's namespace can call."""
         return list(self._tools)
 
+    def memory_in_use(self) -> int:
+        """Bytes of anonymous memory resident in the session's processes together; 0 once dead."""
+        return 0 if self._pidfd is None else watchdog.memory_in_use(self._pid)
+
+    def enforce_memory_cap(self) -> None:
+        """Kill the session if its processes together hold more than `Limits.memory`.
+
+        The sandbox's watchdog calls this where no cgroup caps memory; an execution in progress
+        then returns `killed=True` saying so.
+        """
+        if self.memory_in_use() > self._limits.memory:
+            self._kill(self._memory_cap_reason())
+
+    def _memory_cap_reason(self) -> str:
+        return f"the session exceeded its memory cap ({self._limits.memory // MiB} MiB)"
+
     def execute(self, code: str, *, timeout: float | None = None) -> ExecutionResult:
         """Run `code` in the session's namespace and return what happened.
 
@@ -211,7 +228,7 @@ class SandboxSession:
         if self._dead_reason is not None:
             return self._dead_reason
         if self._cgroups is not None and self._groups and self._cgroups.out_of_memory(self._groups):
-            return f"the session exceeded its memory cap ({self._limits.memory // MiB} MiB)"
+            return self._memory_cap_reason()
         return "the session's process died (a crash, os._exit, or its CPU time limit)"
 
     def _killed(self, started: float, reason: str, *, timed_out: bool = False) -> ExecutionResult:

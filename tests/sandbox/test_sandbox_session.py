@@ -313,7 +313,7 @@ def test_a_zygote_that_does_not_answer_is_replaced_and_its_sessions_live_on(monk
     assert not stuck.alive
 
 
-def test_unavailable_cgroups_are_tried_once_whatever_happens_to_notes(monkeypatch):
+def test_unavailable_cgroups_are_tried_once_whatever_happens_to_the_zygote(monkeypatch):
     calls = []
 
     def unavailable(owner):
@@ -323,7 +323,6 @@ def test_unavailable_cgroups_are_tried_once_whatever_happens_to_notes(monkeypatc
     monkeypatch.setattr(CgroupTree, "create", unavailable)
     with Sandbox() as sandbox:
         sandbox.open().close()
-        sandbox.notes.clear()
         sandbox._zygote._control.shutdown(socket.SHUT_RDWR)
         sandbox._zygote._process.wait(timeout=10)
         with sandbox.open() as session:
