@@ -12,6 +12,7 @@ from envtorch.client import AsyncEnvClient, EnvClient, ServerError
 from envtorch.envs.python import CodeAction, CodeObservation, MathAnswerReward, PythonEnv
 from envtorch.providers import LocalProcessProvider
 from envtorch.sandbox import ExceptionInfo
+from envtorch.sandbox.watchdog import process_tree
 from envtorch.server import Limits, create_app, serve_in_thread
 
 pytestmark = pytest.mark.timeout(90)
@@ -266,3 +267,40 @@ def test_a_forged_result_frame_reaches_the_client_capped(url):
         assert observation["value"].startswith("[value dropped:")
         socket.send(json.dumps({"type": "step", "data": {"code": "'alive'"}}))
         assert json.loads(socket.recv(timeout=30))["data"]["observation"]["value"] == "alive"
+
+
+@pytest.mark.parametrize("stop", ["shutdown", "SIGKILL"])
+def test_a_stopped_server_leaves_no_process_whatever_its_sessions_do(stop):
+    """Server shutdown, or the server killed outright, ends every zygote, bwrap and session
+    process, even with sessions that forked, ignore signals or sit in a long step."""
+    with LocalProcessProvider("python") as server:
+        clients = [server.client(PythonEnv) for _ in range(3)]
+        for env in clients:
+            env.reset()
+        clients[0].step(
+            code(
+                "import signal, subprocess\n"
+                "subprocess.Popen(['sleep', '600'], start_new_session=True,\n"
+                "                 preexec_fn=lambda: signal.signal(signal.SIGTERM, 1))"
+            )
+        )
+        clients[1].step(code("import os\nif os.fork() == 0:\n    import time; time.sleep(600)"))
+        tree = process_tree(server.process.pid)
+        assert len(tree) >= 8
+        if stop == "SIGKILL":
+            server.process.kill()
+        server.stop()
+        for env in clients:
+            env.close()
+    deadline = time.monotonic() + 10
+    while [pid for pid in tree if _running(pid)] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [pid for pid in tree if _running(pid)] == []
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
