@@ -18,7 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-from envtorch.sandbox import Limits, Sandbox
+from envtorch.sandbox import Sandbox, SandboxLimits
 
 LOOP = "total = 0\nfor i in range(100000):\n    total += i\n"
 PEER_PYTHON = os.environ.get("SMOLAGENTS_PYTHON", "/tmp/smolagents-venv/bin/python")
@@ -142,7 +142,7 @@ def main() -> None:
     runs = max(int(200 * scale), 10)
 
     start = time.perf_counter()
-    sandbox = Sandbox(Limits())
+    sandbox = Sandbox(SandboxLimits())
     sandbox.open().close()
     cold = time.perf_counter() - start
     with sandbox:

@@ -207,10 +207,10 @@ def start_time(pid: int) -> str:
 
 
 def is_zygote(pid: int) -> bool:
-    """The zygote: the Python that bubblewrap runs with `guest.zygote` (bubblewrap's own command
+    """The zygote: the Python that bubblewrap runs with `guest.forkserver` (bubblewrap's own command
     line names it too, and the sessions forked from it share its command line)."""
     return (
-        "guest.zygote" in read(f"/proc/{pid}/cmdline")
+        "guest.forkserver" in read(f"/proc/{pid}/cmdline")
         and command_name(pid) != "bwrap"
         and command_name(parent(pid)) == "bwrap"
     )

@@ -8,7 +8,7 @@ with Sandbox() as sandbox, sandbox.open() as session:
 """
 
 from envtorch.sandbox.errors import SandboxUnavailable, SessionDead
-from envtorch.sandbox.limits import Limits
+from envtorch.sandbox.limits import SandboxLimits
 from envtorch.sandbox.results import ExceptionInfo, ExecutionResult
 from envtorch.sandbox.sandbox import Sandbox
 from envtorch.sandbox.session import SandboxSession
@@ -16,8 +16,8 @@ from envtorch.sandbox.session import SandboxSession
 __all__ = [
     "ExceptionInfo",
     "ExecutionResult",
-    "Limits",
     "Sandbox",
+    "SandboxLimits",
     "SandboxSession",
     "SandboxUnavailable",
     "SessionDead",

@@ -27,7 +27,7 @@ _BOOT = (
     "import site, sys; "
     f"sys.path.insert(0, {GUEST_ROOT!r}); "
     "[site.addsitedir(path) for path in sys.argv[2:]]; "
-    "from guest.zygote import main; main(int(sys.argv[1]))"
+    "from guest.forkserver import main; main(int(sys.argv[1]))"
 )
 
 

@@ -9,7 +9,7 @@ GiB = 1 << 30
 
 
 @dataclass(frozen=True, kw_only=True)
-class Limits:
+class SandboxLimits:
     """Resource limits and timeouts of every session of a sandbox.
 
     `address_space`, `cpu_time` (seconds), `file_size`, `open_files` and `processes` are rlimits
@@ -34,14 +34,20 @@ class Limits:
     def __post_init__(self) -> None:
         for name in ("address_space", "memory", "cpu_time", "file_size", "open_files"):
             if getattr(self, name) <= 0:
-                raise ValueError(f"Limits.{name} must be positive, got {getattr(self, name)}")
+                raise ValueError(
+                    f"SandboxLimits.{name} must be positive, got {getattr(self, name)}"
+                )
         if self.processes < 2:
-            raise ValueError(f"Limits.processes must be at least 2, got {self.processes}")
+            raise ValueError(f"SandboxLimits.processes must be at least 2, got {self.processes}")
         if self.workspace_size < MiB:
             raise ValueError(
-                f"Limits.workspace_size must be at least 1 MiB, got {self.workspace_size}"
+                f"SandboxLimits.workspace_size must be at least 1 MiB, got {self.workspace_size}"
             )
         if self.timeout <= 0 or self.kill_grace < 0:
-            raise ValueError("Limits.timeout must be positive and Limits.kill_grace not negative")
+            raise ValueError(
+                "SandboxLimits.timeout must be positive and SandboxLimits.kill_grace not negative"
+            )
         if self.max_output < 256:
-            raise ValueError(f"Limits.max_output must be at least 256, got {self.max_output}")
+            raise ValueError(
+                f"SandboxLimits.max_output must be at least 256, got {self.max_output}"
+            )

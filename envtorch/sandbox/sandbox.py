@@ -10,14 +10,14 @@ from collections.abc import Mapping
 
 from envtorch.sandbox.cgroups import CgroupTree
 from envtorch.sandbox.errors import SandboxUnavailable
-from envtorch.sandbox.limits import Limits
+from envtorch.sandbox.limits import SandboxLimits
 from envtorch.sandbox.session import SandboxSession, Tool, tool_specs
 from envtorch.sandbox.watchdog import start_watchdog
 from envtorch.sandbox.zygote import Zygote
 
 
 class Sandbox:
-    """Isolated, persistent Python sessions without Docker, all under one `Limits` profile.
+    """Isolated, persistent Python sessions without Docker, all under one `SandboxLimits` profile.
 
     The zygote (a Python inside bubblewrap with the standard library loaded) starts on the first
     `open()`; each session is a process forked from it into its own user, mount and pid
@@ -35,8 +35,8 @@ class Sandbox:
             session.execute("x * 10").value   # 30
     """
 
-    def __init__(self, limits: Limits | None = None, *, prelude: str = "") -> None:
-        self.limits = limits or Limits()
+    def __init__(self, limits: SandboxLimits | None = None, *, prelude: str = "") -> None:
+        self.limits = limits or SandboxLimits()
         self.prelude = prelude
         self.enforcement: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -137,7 +137,7 @@ class Sandbox:
 
 
 def _enforcement(cgroups: CgroupTree | None, note: str) -> dict[str, str]:
-    """How each `Limits` field is enforced, given the cgroup tree (or why there is none)."""
+    """How each `SandboxLimits` field is enforced, given the cgroup tree (or why there is none)."""
     processes = "RLIMIT_NPROC in each session's own user namespace"
     if cgroups is not None:
         memory = f"cgroup v{cgroups.version}"

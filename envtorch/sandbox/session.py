@@ -20,13 +20,13 @@ import msgspec
 from envtorch.sandbox import watchdog
 from envtorch.sandbox.cgroups import CgroupTree
 from envtorch.sandbox.errors import SandboxUnavailable, SessionDead
-from envtorch.sandbox.guest.protocol import (
+from envtorch.sandbox.guest.channel import (
     MARKER_ROOM,
+    ChannelError,
     ErrorInfo,
     Execute,
     FrameReader,
     Hello,
-    ProtocolError,
     Result,
     Setup,
     ToolCall,
@@ -36,7 +36,7 @@ from envtorch.sandbox.guest.protocol import (
     frame_limit,
     pack,
 )
-from envtorch.sandbox.limits import Limits, MiB
+from envtorch.sandbox.limits import MiB, SandboxLimits
 from envtorch.sandbox.results import ExceptionInfo, ExecutionResult
 
 HELLO_TIMEOUT = 10.0
@@ -81,7 +81,7 @@ class SandboxSession:
         *,
         tools: Mapping[str, Tool],
         specs: list[ToolSpec],
-        limits: Limits,
+        limits: SandboxLimits,
         cgroups: CgroupTree | None,
         key: str,
     ) -> None:
@@ -105,7 +105,7 @@ class SandboxSession:
                 )
             if specs:
                 self._sock.sendall(pack(Setup(tools=specs)))
-        except (OSError, EOFError, ProtocolError) as error:
+        except (OSError, EOFError, ChannelError) as error:
             self._kill("the session failed to start")
             raise SandboxUnavailable(f"the session failed to start: {error}") from error
         except BaseException:
@@ -152,7 +152,7 @@ class SandboxSession:
         return 0 if self._pidfd is None else watchdog.memory_in_use(self._pid)
 
     def enforce_memory_cap(self) -> None:
-        """Kill the session if its processes together hold more than `Limits.memory`.
+        """Kill the session if its processes together hold more than `SandboxLimits.memory`.
 
         The sandbox's watchdog calls this where no cgroup caps memory; an execution in progress
         then returns `killed=True` saying so.
@@ -166,10 +166,10 @@ class SandboxSession:
     def execute(self, code: str, *, timeout: float | None = None) -> ExecutionResult:
         """Run `code` in the session's namespace and return what happened.
 
-        The soft `timeout` (default `Limits.timeout`) raises inside the code and keeps the
-        namespace; if the code has not stopped `Limits.kill_grace` seconds later, the session is
-        killed and the result says `killed=True`. Raises `SessionDead` on a closed or killed
-        session.
+        The soft `timeout` (default `SandboxLimits.timeout`) raises inside the code and keeps
+        the namespace; if the code has not stopped `SandboxLimits.kill_grace` seconds later, the
+        session is killed and the result says `killed=True`. Raises `SessionDead` on a closed or
+        killed session.
         """
         if not isinstance(code, str):
             raise TypeError(f"code must be a str, got {type(code).__name__}")
@@ -186,7 +186,7 @@ class SandboxSession:
                 result = self._await_result(self._request_id, deadline)
             except TimeoutError:
                 return self._killed(started, "the code ignored the soft timeout", timed_out=True)
-            except ProtocolError as error:
+            except ChannelError as error:
                 return self._killed(started, f"the session broke the protocol: {error}")
             except (EOFError, OSError):
                 return self._killed(started, self._death_reason())
@@ -248,7 +248,7 @@ class SandboxSession:
         """What a session about to be killed wrote to its capture file `fd` so far, if anything.
 
         Only the session's own memory file is read (never a pipe or FIFO that could block), and
-        never more than `Limits.max_output` bytes.
+        never more than `SandboxLimits.max_output` bytes.
         """
         if self._pidfd is None:
             return ""

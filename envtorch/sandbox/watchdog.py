@@ -3,8 +3,8 @@
 A session's processes all live in its own pid namespace, whose pid 1 reaps every orphan, so its
 process tree from the host's side is exactly the session. Each pass sums the anonymous resident
 memory (what the session's processes allocated, not the files they map) of every process of each
-session's tree and kills a session over `Limits.memory`. The watchdog sleeps at least `PERIOD`
-and four times as long as its last pass took, so it never costs more than a fifth of a core.
+session's tree and kills a session over `SandboxLimits.memory`. The watchdog sleeps at least
+`PERIOD` and four times as long as its last pass took, so it costs at most a fifth of a core.
 """
 
 from __future__ import annotations

@@ -18,17 +18,17 @@ import msgspec
 
 from envtorch.sandbox import bwrap
 from envtorch.sandbox.errors import SandboxUnavailable
-from envtorch.sandbox.guest.protocol import (
+from envtorch.sandbox.guest.channel import (
     HEADER,
+    ChannelError,
     Config,
     FrameReader,
     Open,
     Opened,
-    ProtocolError,
     Ready,
     pack,
 )
-from envtorch.sandbox.limits import Limits
+from envtorch.sandbox.limits import SandboxLimits
 
 START_TIMEOUT = 30.0
 OPEN_TIMEOUT = 10.0
@@ -64,7 +64,7 @@ def _open_sandbox_init(info_fd: int, deadline: float) -> int | None:
 class Zygote:
     """A warm Python inside bubblewrap that forks confined sessions on request."""
 
-    def __init__(self, limits: Limits, prelude: str = "") -> None:
+    def __init__(self, limits: SandboxLimits, prelude: str = "") -> None:
         self._lock = threading.Lock()
         self._in_step = True
         control, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -94,21 +94,13 @@ class Zygote:
         self._sandbox_init = _open_sandbox_init(info_read, time.monotonic() + START_TIMEOUT)
         self._handshake(limits, prelude)
 
-    def _handshake(self, limits: Limits, prelude: str) -> None:
-        config = Config(
-            address_space=limits.address_space,
-            cpu_time=limits.cpu_time,
-            file_size=limits.file_size,
-            open_files=limits.open_files,
-            processes=limits.processes,
-            workspace_size=limits.workspace_size,
-            max_output=limits.max_output,
-            prelude=prelude,
-        )
+    def _handshake(self, limits: SandboxLimits, prelude: str) -> None:
+        config = msgspec.convert(limits, Config, from_attributes=True)
+        config = msgspec.structs.replace(config, prelude=prelude)
         try:
             self._control.sendall(pack(config))
             ready = self._reader.read(time.monotonic() + START_TIMEOUT)
-        except (OSError, EOFError, ProtocolError) as error:
+        except (OSError, EOFError, ChannelError) as error:
             self.close()
             raise SandboxUnavailable(
                 f"the sandbox did not start ({error}): {self._log_tail()}; "
@@ -144,7 +136,7 @@ class Zygote:
             try:
                 self._control.sendall(pack(Open()))
                 reply, fd = self._receive_with_fd(time.monotonic() + OPEN_TIMEOUT)
-            except (OSError, EOFError, ProtocolError) as error:
+            except (OSError, EOFError, ChannelError) as error:
                 self._in_step = False
                 raise SandboxUnavailable(f"the zygote did not fork a session: {error}") from None
         if not isinstance(reply, Opened) or reply.error is not None or fd is None:

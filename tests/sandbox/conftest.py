@@ -2,9 +2,9 @@
 
 import pytest
 
-from envtorch.sandbox import Limits, Sandbox
+from envtorch.sandbox import Sandbox, SandboxLimits
 
-TEST_LIMITS = Limits(
+TEST_LIMITS = SandboxLimits(
     address_space=2 << 30,
     memory=512 << 20,
     processes=32,

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from envtorch.sandbox import Limits, Sandbox
+from envtorch.sandbox import Sandbox, SandboxLimits
 from envtorch.sandbox.bwrap import python_binds
 from envtorch.sandbox.cgroups import CgroupTree
-from envtorch.sandbox.guest.protocol import frame_limit
+from envtorch.sandbox.guest.channel import frame_limit
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -172,7 +172,7 @@ def test_memory_hog_gets_a_memory_error_and_the_session_lives(session, bystander
 
 
 def test_memory_cap_kills_a_session_that_touches_too_much():
-    limits = Limits(address_space=8 << 30, memory=128 << 20, kill_grace=0.5)
+    limits = SandboxLimits(address_space=8 << 30, memory=128 << 20, kill_grace=0.5)
     with Sandbox(limits) as small:
         small.open().close()
         if not small.enforcement["memory"].startswith("cgroup"):
@@ -307,7 +307,7 @@ def _processes_running(marker):
 
 def test_deeply_nested_frames_from_the_sandbox_kill_only_that_session(session, bystander):
     code = (
-        "from guest.protocol import HEADER\n"
+        "from guest.channel import HEADER\n"
         'body = b\'{"type":"result","id":1,"stdout":"","stderr":"","value":\'\n'
         "body += b'[' * 200000 + b']' * 200000 + b'}'\n"
         "list_tools.__self__._sock.sendall(HEADER.pack(len(body)) + body)\n"
@@ -476,7 +476,7 @@ def _descendants(root):
 
 FORGE_RESULT = """
 import sys, time
-from guest.protocol import HEADER
+from guest.channel import HEADER
 step = int(sys._getframe().f_code.co_filename.strip("<>").split()[1])
 room = {room} - 4096
 head = b'{{"type":"result","id":%d,"stderr":"","stdout":"' % step
@@ -506,7 +506,7 @@ def test_the_memory_budget_holds_for_all_processes_without_a_cgroup(monkeypatch)
     """Finding 4: without a writable cgroup one session held 2.2-2.9 GiB under a 256 MiB cap
     across forked children, since the address-space limit is per process."""
     monkeypatch.setattr(CgroupTree, "create", lambda owner: (None, "no writable cgroup: test"))
-    limits = Limits(memory=256 << 20, kill_grace=0.5, timeout=20)
+    limits = SandboxLimits(memory=256 << 20, kill_grace=0.5, timeout=20)
     with Sandbox(limits) as small, small.open() as bystander, small.open() as session:
         assert small.enforcement["memory"].startswith("host watchdog")
         bystander.execute("kept = 'safe'")

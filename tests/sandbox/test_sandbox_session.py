@@ -73,7 +73,7 @@ def test_exceptions_come_back_and_the_session_lives_on(session):
     assert result.exception.type == "KeyError"
     assert "missing" in result.exception.message
     assert 'File "<step' in result.exception.traceback and "in f" in result.exception.traceback
-    assert "worker.py" not in result.exception.traceback
+    assert "interpreter.py" not in result.exception.traceback
     assert session.execute("kept").value == "still here"
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from envtorch.core import Action, Environment, Observation, State
 from envtorch.envs.python import workspace
-from envtorch.sandbox import ExceptionInfo, ExecutionResult, Limits, Sandbox, SandboxSession
+from envtorch.sandbox import ExceptionInfo, ExecutionResult, Sandbox, SandboxLimits, SandboxSession
 from envtorch.sandbox.limits import MiB
 from envtorch.sandbox.session import tool_specs
 
@@ -182,20 +182,20 @@ def _named_tools(
     return named
 
 
-def _limits(memory_mb: int | None) -> Limits:
+def _limits(memory_mb: int | None) -> SandboxLimits:
     if memory_mb is None:
-        return Limits()
+        return SandboxLimits()
     if memory_mb < 16:
         raise ValueError(f"memory_mb must be at least 16, got {memory_mb!r}")
     memory = memory_mb * MiB
-    return Limits(memory=memory, address_space=max(Limits().address_space, memory))
+    return SandboxLimits(memory=memory, address_space=max(SandboxLimits().address_space, memory))
 
 
 _shared_lock = threading.Lock()
-_sandboxes: dict[Limits, Sandbox] = {}
+_sandboxes: dict[SandboxLimits, Sandbox] = {}
 
 
-def shared_sandbox(limits: Limits) -> Sandbox:
+def shared_sandbox(limits: SandboxLimits) -> Sandbox:
     """The process-wide `Sandbox` of a limits profile: one warm zygote serves every episode.
 
     Its prelude installs the workspace file tools in every session.

@@ -20,6 +20,8 @@ import socket
 
 import pyseccomp
 
+from .channel import Config
+
 NOBODY = 65534
 SESSION_UID = 1000
 WORKSPACE = "/tmp"
@@ -295,23 +297,19 @@ def _mount(
     _check(result, f"mount {target}")
 
 
-def restrict(
-    program: bytes,
-    *,
-    address_space: int,
-    cpu_time: int,
-    file_size: int,
-    open_files: int,
-    processes: int,
-) -> None:
-    """Apply rlimits, drop every capability and load the seccomp filter: the last setup step."""
+def restrict(program: bytes, config: Config) -> None:
+    """Apply the profile's rlimits, drop every capability and load the seccomp filter: the last
+    setup step."""
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_time, cpu_time))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
-    resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
+    for limit, value in (
+        (resource.RLIMIT_AS, config.address_space),
+        (resource.RLIMIT_CPU, config.cpu_time),
+        (resource.RLIMIT_FSIZE, config.file_size),
+        (resource.RLIMIT_NOFILE, config.open_files),
+        (resource.RLIMIT_NPROC, config.processes),
+    ):
+        resource.setrlimit(limit, (value, value))
     _drop_capabilities()
     _load_filter(program)
 

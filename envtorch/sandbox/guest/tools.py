@@ -14,7 +14,7 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
-from .protocol import ErrorInfo, ToolSpec
+from .channel import ErrorInfo, ToolSpec
 
 CallTool = Callable[[str, tuple[Any, ...], dict[str, Any]], Any]
 

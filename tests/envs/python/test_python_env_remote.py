@@ -250,8 +250,8 @@ def test_a_forged_result_frame_reaches_the_client_capped(url):
     server holding a gigabyte; the host caps every field before keeping it."""
     forge = (
         "import gc, sys\n"
-        "from guest.protocol import HEADER\n"
-        "worker = next(o for o in gc.get_objects() if type(o).__name__ == 'Worker')\n"
+        "from guest.channel import HEADER\n"
+        "worker = next(o for o in gc.get_objects() if type(o).__name__ == 'Interpreter')\n"
         "step = int(sys._getframe().f_code.co_filename.strip('<>').split()[1])\n"
         'head = b\'{"type":"result","id":%d,"stderr":"","stdout":"\' % step\n'
         "body = head + b'x' * 1500000 + b'\",\"value\":[' + b'[],' * 500000 + b'[]]}'\n"

@@ -1,7 +1,7 @@
 """Length-prefixed JSON frames between the host, the zygote and the sessions, and their messages.
 
-Imported on both sides of the sandbox wall: by the host as `envtorch.sandbox.guest.protocol` and
-inside the sandbox as `guest.protocol`, so it needs nothing but the standard library and msgspec.
+Imported on both sides of the sandbox wall: by the host as `envtorch.sandbox.guest.channel` and
+inside the sandbox as `guest.channel`, so it needs nothing but the standard library and msgspec.
 A frame is a 4-byte big-endian length followed by that many bytes of JSON. Frames are never
 unpickled; every frame is decoded into one of the message types below, or refused.
 """
@@ -18,7 +18,7 @@ import msgspec
 HEADER = struct.Struct(">I")
 
 
-class ProtocolError(Exception):
+class ChannelError(Exception):
     """A peer sent a frame that is too large, malformed or of an unexpected type."""
 
 
@@ -166,14 +166,14 @@ class FrameReader:
         try:
             return self._decoder.decode(body)
         except (msgspec.DecodeError, RecursionError) as error:
-            raise ProtocolError(f"malformed frame: {error}") from None
+            raise ChannelError(f"malformed frame: {error}") from None
 
     def _read_body(self, deadline: float | None) -> bytes:
         while True:
             if len(self._buffer) >= HEADER.size:
                 (size,) = HEADER.unpack_from(self._buffer)
                 if size > self._limit:
-                    raise ProtocolError(f"frame of {size} bytes exceeds the {self._limit} limit")
+                    raise ChannelError(f"frame of {size} bytes exceeds the {self._limit} limit")
                 end = HEADER.size + size
                 if len(self._buffer) >= end:
                     body = bytes(self._buffer[HEADER.size : end])

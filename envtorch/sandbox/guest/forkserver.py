@@ -1,4 +1,5 @@
-"""The zygote: a warm Python inside bubblewrap that forks one confined session per request.
+"""The fork server, called the zygote: a warm Python inside bubblewrap that forks one confined
+session per request.
 
 It reads its profile from the host, imports the standard library once, builds the seccomp filter
 once, checks that sessions can be confined here, and then forks a session for every `Open`. The
@@ -20,8 +21,8 @@ from types import CodeType
 import msgspec
 
 from . import confine
-from .protocol import Config, FrameReader, Hello, Open, Opened, ProtocolError, Ready, pack
-from .worker import Worker
+from .channel import ChannelError, Config, FrameReader, Hello, Open, Opened, Ready, pack
+from .interpreter import Interpreter
 
 PRELOADED = (
     "argparse",
@@ -66,7 +67,7 @@ def main(control_fd: int) -> None:
     reader = FrameReader(control, msgspec.json.Decoder(Config | Open), CONTROL_FRAME_LIMIT)
     config = reader.read()
     if not isinstance(config, Config):
-        raise ProtocolError("the first control frame must be the sandbox configuration")
+        raise ChannelError("the first control frame must be the sandbox configuration")
     confine.drop_root()
     _preload()
     prelude = _compiled_prelude(config.prelude)
@@ -151,22 +152,15 @@ def _become_session(
         confine.enter_namespaces(*zygote_ids, workspace_size=config.workspace_size)
         os.chdir(confine.WORKSPACE)
         _close_fds_except(sock.fileno())
-        worker = Worker(sock, config.max_output)
+        interpreter = Interpreter(sock, config.max_output)
         if prelude is not None:
-            exec(prelude, worker.namespace)
-        confine.restrict(
-            seccomp_program,
-            address_space=config.address_space,
-            cpu_time=config.cpu_time,
-            file_size=config.file_size,
-            open_files=config.open_files,
-            processes=config.processes,
-        )
+            exec(prelude, interpreter.namespace)
+        confine.restrict(seccomp_program, config)
         sock.sendall(pack(Hello()))
     except BaseException as error:
         _report_and_exit(sock, error)
     try:
-        worker.serve()
+        interpreter.serve()
     finally:
         os._exit(0)
 

@@ -1,4 +1,5 @@
-"""The session loop inside the sandbox: one namespace, code in, results out, tools called back.
+"""A session's interpreter inside the sandbox: one namespace, code in, results out, tools called
+back.
 
 Each `Execute` runs in the same globals dict, so names persist for the whole session. The value of
 a trailing expression comes back as JSON when it is plain JSON data, else as a truncated repr. A
@@ -20,7 +21,7 @@ import msgspec
 
 from . import tools
 from .capture import Streams
-from .protocol import (
+from .channel import (
     NULL,
     ErrorInfo,
     Execute,
@@ -43,7 +44,7 @@ class ExecutionTimeout(BaseException):
     """The soft timeout of an execution expired; the namespace is kept."""
 
 
-class Worker:
+class Interpreter:
     """Serves one session over `sock` until the host closes it."""
 
     def __init__(self, sock: socket.socket, max_output: int) -> None:
@@ -185,7 +186,7 @@ def _is_plain_json(value: Any, depth: int) -> bool:
 
 
 def _error_info(error: BaseException, filename: str, limit: int) -> ErrorInfo:
-    """Type, message and a traceback that starts at the agent's code, not the worker's.
+    """Type, message and a traceback that starts at the agent's code, not the interpreter's.
 
     Each is cut to `limit` characters with a marker and made encodable, whatever the agent's
     exception holds: a huge message, lone surrogates or a `__str__` that raises.
