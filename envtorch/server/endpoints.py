@@ -13,7 +13,6 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from envtorch.core import Environment
 from envtorch.server.protocol import (
     HTTP_STATUS,
-    INVALID_JSON,
     INVALID_MESSAGE,
     MESSAGE_TOO_LARGE,
     SERVER_FULL,
@@ -23,6 +22,7 @@ from envtorch.server.protocol import (
     ResetData,
     closed_message,
     decode_action,
+    decode_json,
     decode_struct,
     encode,
     error_message,
@@ -35,7 +35,6 @@ from envtorch.server.protocol import (
 from envtorch.server.sessions import Session, SessionManager
 
 _CLOSE_CODES = {SERVER_FULL: 1013, UNAUTHORIZED: 1008}
-_decode_json = msgspec.json.Decoder().decode
 
 
 class HttpReset(msgspec.Struct, forbid_unknown_fields=True):
@@ -221,10 +220,7 @@ class Endpoints:
             body += chunk
             if len(body) > self.max_bytes:
                 raise _too_large(len(body), self.max_bytes)
-        try:
-            return _decode_json(body or b"{}")
-        except msgspec.DecodeError as error:
-            raise ProtocolError(INVALID_JSON, f"invalid JSON: {error}") from None
+        return decode_json(body or b"{}")
 
 
 async def _http_reply(

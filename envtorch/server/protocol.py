@@ -13,7 +13,8 @@ Replies are `{"type": "observation", "data": {"observation": {...}, "reward": r,
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -87,6 +88,7 @@ class ResetData(msgspec.Struct, forbid_unknown_fields=True):
 _decode_request = msgspec.json.Decoder(Message).decode
 _decode_any = msgspec.json.Decoder().decode
 _encode = msgspec.json.Encoder().encode
+_T = TypeVar("_T")
 
 
 def parse_request(raw: str | bytes, max_bytes: int) -> Message:
@@ -95,12 +97,7 @@ def parse_request(raw: str | bytes, max_bytes: int) -> Message:
         raise ProtocolError(
             MESSAGE_TOO_LARGE, f"message of {len(raw)} bytes exceeds the limit of {max_bytes} bytes"
         )
-    try:
-        request = _decode_request(raw)
-    except msgspec.ValidationError as error:
-        raise ProtocolError(INVALID_MESSAGE, f"invalid message: {error}") from None
-    except msgspec.DecodeError as error:
-        raise ProtocolError(INVALID_JSON, f"invalid JSON: {error}") from None
+    request = _decoded(_decode_request, raw)
     if request.type not in REQUEST_TYPES:
         raise ProtocolError(
             UNKNOWN_TYPE,
@@ -112,11 +109,32 @@ def parse_request(raw: str | bytes, max_bytes: int) -> Message:
 def request_id_of(raw: str | bytes) -> int | str | None:
     """The `id` of a message that failed to parse, when one can still be read from it."""
     try:
-        message = _decode_any(raw)
-    except msgspec.DecodeError:
+        message = decode_json(raw)
+    except ProtocolError:
         return None
     request_id = message.get("id") if isinstance(message, dict) else None
     return request_id if isinstance(request_id, (int, str)) else None
+
+
+def decode_json(raw: str | bytes) -> Any:
+    """Parse JSON text, raising an `invalid_json` error when it is not JSON or nests too deep."""
+    return _decoded(_decode_any, raw)
+
+
+def _decoded(decode: Callable[[str | bytes], _T], raw: str | bytes) -> _T:
+    """Every JSON the server reads is parsed here, so every way it can fail becomes an error reply.
+
+    msgspec raises `RecursionError`, not a `DecodeError`, for JSON nested deeper than the
+    interpreter's recursion limit.
+    """
+    try:
+        return decode(raw)
+    except msgspec.ValidationError as error:
+        raise ProtocolError(INVALID_MESSAGE, f"invalid message: {error}") from None
+    except msgspec.DecodeError as error:
+        raise ProtocolError(INVALID_JSON, f"invalid JSON: {error}") from None
+    except RecursionError:
+        raise ProtocolError(INVALID_JSON, "invalid JSON: nested too deeply") from None
 
 
 def decode_struct(data: Any, type_: type[msgspec.Struct]) -> Any:
