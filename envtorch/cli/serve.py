@@ -5,10 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from envtorch.server.announce import SERVING_ON
 from envtorch.server.limits import Limits
-
-"""The start of the line `envtorch serve` prints on stdout once its port is bound."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -67,12 +64,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted; a bad target or limit is one line on stderr and exit status 2."""
-    import uvicorn
-
     from envtorch.core import EnvtorchError
     from envtorch.registry import resolve
     from envtorch.server import create_app
-    from envtorch.server.background import uvicorn_config
+    from envtorch.server.background import serve_forever
 
     try:
         limits = Limits(
@@ -85,17 +80,5 @@ def run(args: argparse.Namespace) -> int:
     except (EnvtorchError, ValueError) as error:
         print(f"envtorch serve: error: {error}", file=sys.stderr)
         return 2
-    config = uvicorn_config(app, host=args.host, port=args.port, log_level=args.log_level)
-    listening = config.bind_socket()
-    _announce(config.host, listening.getsockname()[1])
-    uvicorn.Server(config).run(sockets=[listening])
+    serve_forever(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0
-
-
-def _announce(host: str, port: int) -> None:
-    """Print the bound address on stdout: the port is the kernel's choice under `--port 0`."""
-    print(f"{SERVING_ON}http://{_url_host(host)}:{port}", flush=True)
-
-
-def _url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host

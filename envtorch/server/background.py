@@ -1,7 +1,9 @@
-"""Running an app with uvicorn: `uvicorn_config`, the one configuration, and `serve_in_thread`."""
+"""Running an app with uvicorn: `uvicorn_config`, the one configuration, `serve_forever` for
+`envtorch serve`, and `serve_in_thread`."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -10,6 +12,7 @@ from typing import Any
 
 import uvicorn
 
+from envtorch.server.announce import SERVING_ON
 from envtorch.server.limits import Limits
 
 
@@ -32,6 +35,30 @@ def uvicorn_config(
         ws_per_message_deflate=False,
         timeout_graceful_shutdown=10,
     )
+
+
+def serve_forever(app: Any, *, host: str, port: int, log_level: str) -> None:
+    """Serve `app` (from `create_app`) until interrupted.
+
+    Once the port accepts connections, print `envtorch serving on http://HOST:PORT` on stdout,
+    with the port the kernel chose under `port=0`.
+    """
+    config = uvicorn_config(app, host=host, port=port, log_level=log_level)
+    _AnnouncingServer(config).run(sockets=[config.bind_socket()])
+
+
+class _AnnouncingServer(uvicorn.Server):
+    """A uvicorn server that announces its URL after its startup, when its socket listens."""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started and sockets:
+            port = sockets[0].getsockname()[1]
+            print(f"{SERVING_ON}http://{_url_host(self.config.host)}:{port}", flush=True)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 @contextmanager

@@ -62,3 +62,15 @@ def test_a_bad_target_or_limit_is_one_line_and_status_2(arguments, words):
     assert len(lines) == 1 and "Traceback" not in stderr
     assert lines[0].startswith("envtorch serve: error:") and words in lines[0]
     assert stdout == ""
+
+
+def test_the_serving_line_comes_only_once_the_port_answers_requests():
+    for _ in range(5):
+        server = serve("echo", "--port", "0")
+        try:
+            url = server.stdout.readline().removeprefix("envtorch serving on ").strip()
+            with urllib.request.urlopen(f"{url}/health", timeout=10) as response:
+                assert json.loads(response.read())["status"] == "ok"
+        finally:
+            server.terminate()
+            server.communicate(timeout=30)
