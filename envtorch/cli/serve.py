@@ -54,6 +54,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help=f"largest request accepted (default: {defaults.max_message_bytes})",
     )
     parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=defaults.max_connections,
+        help=f"open connections, at most a quarter of the fd limit "
+        f"(default: {defaults.max_connections})",
+    )
+    parser.add_argument(
+        "--handshake-timeout",
+        type=float,
+        default=defaults.handshake_timeout,
+        help=f"seconds a connection may take to send its request headers "
+        f"(default: {defaults.handshake_timeout:g})",
+    )
+    parser.add_argument(
         "--log-level",
         default="warning",
         choices=["critical", "error", "warning", "info", "debug"],
@@ -75,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
             idle_timeout=args.idle_timeout or None,
             step_timeout=args.step_timeout,
             max_message_bytes=args.max_message_bytes,
+            max_connections=args.max_connections,
+            handshake_timeout=args.handshake_timeout,
         )
         app = create_app(resolve(args.target), limits=limits)
     except (EnvtorchError, ValueError) as error:

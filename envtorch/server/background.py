@@ -3,16 +3,19 @@
 
 from __future__ import annotations
 
+import resource
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import uvicorn
 
 from envtorch.server.announce import SERVING_ON
+from envtorch.server.connections import ConnectionGate, GatedHttpProtocol
 from envtorch.server.limits import Limits
 
 
@@ -22,19 +25,35 @@ def uvicorn_config(
     """The uvicorn configuration for an app from `create_app`, sized by the app's `Limits`.
 
     A WebSocket message up to 4 times `max_message_bytes` reaches the app, which answers it with
-    a `message_too_large` error; a larger one closes the connection.
+    a `message_too_large` error; a larger one closes the connection. Connections go through a
+    fresh `ConnectionGate`, and the listen backlog is as long as the connection cap, since the
+    event loop accepts a full backlog at once (see `_connection_capacity`).
     """
     limits: Limits = app.state.sessions.limits
+    capacity = _connection_capacity(limits)
+    gate = ConnectionGate(capacity, limits.handshake_timeout)
     return uvicorn.Config(
         app,
         host=host,
         port=port,
         log_level=log_level,
+        http=partial(GatedHttpProtocol, gate=gate),
+        backlog=capacity,
         ws="websockets-sansio",
         ws_max_size=4 * limits.max_message_bytes,
         ws_per_message_deflate=False,
         timeout_graceful_shutdown=10,
     )
+
+
+def _connection_capacity(limits: Limits) -> int:
+    """`max_connections`, at most a quarter of the fd limit, so the server never runs out of fds.
+
+    Another quarter is for the listen backlog, which arrives in one burst before the cap can
+    act; the other half is left to sessions and the process itself.
+    """
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return min(limits.max_connections, soft // 4)
 
 
 def serve_forever(app: Any, *, host: str, port: int, log_level: str) -> None:
@@ -43,8 +62,16 @@ def serve_forever(app: Any, *, host: str, port: int, log_level: str) -> None:
     Once the port accepts connections, print `envtorch serving on http://HOST:PORT` on stdout,
     with the port the kernel chose under `port=0`.
     """
+    _raise_fd_limit()
     config = uvicorn_config(app, host=host, port=port, log_level=log_level)
     _AnnouncingServer(config).run(sockets=[config.bind_socket()])
+
+
+def _raise_fd_limit() -> None:
+    """Raise the soft limit on open files to the hard limit: more room for connections."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard and hard != resource.RLIM_INFINITY:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 class _AnnouncingServer(uvicorn.Server):

@@ -16,12 +16,20 @@ class Limits:
       that takes longer gets a `timeout` error; its env is discarded and closed once the call
       returns, and the session's next `reset` builds a fresh env from the factory.
     - `max_message_bytes`: the largest request accepted; a larger one gets `message_too_large`.
+    - `max_connections`: open connections, WebSockets included, and at most a quarter of the
+      process's file-descriptor limit. When that many are open, a new connection closes the
+      one that has waited longest for its request headers, or gets a 503 `server_full` when
+      none is waiting. (`envtorch serve` raises its soft fd limit to the hard limit.)
+    - `handshake_timeout`: seconds a connection may take to send complete request headers,
+      from its accept and after each response; then it is closed.
     """
 
     max_sessions: int = 128
     idle_timeout: float | None = 300.0
     step_timeout: float = 60.0
     max_message_bytes: int = 1 << 20
+    max_connections: int = 1000
+    handshake_timeout: float = 5.0
 
     def __post_init__(self) -> None:
         if self.max_sessions < 1:
@@ -34,3 +42,7 @@ class Limits:
             raise ValueError(
                 f"max_message_bytes must be at least 1024, got {self.max_message_bytes}"
             )
+        if self.max_connections < 1:
+            raise ValueError(f"max_connections must be at least 1, got {self.max_connections}")
+        if self.handshake_timeout <= 0:
+            raise ValueError(f"handshake_timeout must be positive, got {self.handshake_timeout}")
