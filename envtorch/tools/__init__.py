@@ -5,8 +5,9 @@
 The `mcp` SDK (the `envtorch[mcp]` extra) is imported only when a toolset connects.
 """
 
-from envtorch.tools.mcp_toolset import MCPServer, MCPToolset, ToolError, shared_toolset
-from envtorch.tools.schema import python_name, schema_function
+from envtorch.tools.functions import python_name, schema_function
+from envtorch.tools.servers import MCPServer
+from envtorch.tools.toolset import MCPToolset, ToolError, shared_toolset
 
 __all__ = [
     "MCPServer",

@@ -193,7 +193,7 @@ def test_a_close_run_on_the_loop_thread_does_not_deadlock(http_server):
     toolset = MCPToolset([MCPServer("remote", url=http_server.url)], timeout=20)
     add = toolset.tools()["add"]
     loop_thread = (loop_threads() - before).pop()
-    toolset._runtime.loop.call_soon_threadsafe(toolset.close)
+    toolset._connections.background.loop.call_soon_threadsafe(toolset.close)
     loop_thread.join(timeout=30)
     assert not loop_thread.is_alive()
     with pytest.raises(ToolError, match="closed"):

@@ -15,70 +15,23 @@ both expose is qualified with the server's name on every server that has it (`fi
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import keyword
 import threading
 import weakref
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 from envtorch.core import EnvtorchError
-from envtorch.tools.schema import is_wrapped_result, python_name, schema_function
+from envtorch.tools.functions import is_wrapped_result, python_name, schema_function
+from envtorch.tools.loop import BackgroundLoop, LoopStopped
+from envtorch.tools.servers import MCPServer
 
 _CLOSE_SECONDS = 10.0
 
 
 class ToolError(EnvtorchError):
     """A tool reported an error, or calling it failed, timed out or found the toolset closed."""
-
-
-@dataclass
-class MCPServer:
-    """How to reach one MCP server: a `command` run over stdio, or a streamable HTTP `url`.
-
-    ```python
-    MCPServer("files", command="npx", args=["-y", "@modelcontextprotocol/server-filesystem", "."])
-    MCPServer("search", url="https://example.com/mcp", headers={"Authorization": "Bearer ..."})
-    ```
-    `name` is an identifier; it qualifies tool names that collide across servers. A stdio
-    server's `env` is added to the minimal environment the SDK passes on (PATH, HOME, USER, ...),
-    and it starts in `cwd` when given.
-    """
-
-    name: str
-    _: KW_ONLY
-    command: str | None = None
-    args: list[str] = field(default_factory=list)
-    env: dict[str, str] | None = None
-    cwd: str | None = None
-    url: str | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name.isidentifier():
-            raise ValueError(f"MCPServer name must be a Python identifier, got {self.name!r}")
-        if keyword.iskeyword(self.name):
-            raise ValueError(f"MCPServer name must not be a Python keyword, got {self.name!r}")
-        if (self.command is None) == (self.url is None):
-            raise ValueError(
-                f"MCPServer {self.name!r} needs exactly one of command= (stdio) or url= (HTTP)"
-            )
-        if self.url is not None:
-            self._check_http()
-        elif self.headers:
-            raise ValueError(f"MCPServer {self.name!r}: headers= applies to url= servers only")
-        if not all(isinstance(arg, str) for arg in self.args):
-            raise TypeError(f"MCPServer {self.name!r}: args must be strings, got {self.args!r}")
-
-    def _check_http(self) -> None:
-        assert self.url is not None
-        if not self.url.startswith(("http://", "https://")):
-            raise ValueError(f"MCPServer {self.name!r}: url must start with http(s)://")
-        if self.args or self.env or self.cwd:
-            raise ValueError(f"MCPServer {self.name!r}: args, env and cwd apply to stdio only")
 
 
 class MCPToolset:
@@ -110,10 +63,10 @@ class MCPToolset:
             raise ValueError(f"timeout must be positive, got {timeout}")
         self.servers = servers
         self.timeout = timeout
-        self._runtime = _Runtime(servers, timeout)
+        self._connections = _Connections(servers, timeout)
         self._lock = threading.Lock()
         self._tools: dict[str, Callable[..., Any]] | None = None
-        self._finalizer = weakref.finalize(self, self._runtime.close)
+        self._finalizer = weakref.finalize(self, self._connections.close)
 
     def tools(self) -> dict[str, Callable[..., Any]]:
         """Python name -> function, for every tool of every server; connects on the first call.
@@ -146,7 +99,7 @@ class MCPToolset:
 
     def _connect(self) -> dict[str, Callable[..., Any]]:
         """Connect and build the functions; a tool that cannot become one closes the toolset."""
-        listings = self._runtime.start()
+        listings = self._connections.start()
         try:
             return self._functions(listings)
         except Exception:
@@ -166,7 +119,8 @@ class MCPToolset:
         label = f"MCP tool {tool.name!r} of server {server!r}"
 
         def call(arguments: dict[str, Any]) -> Any:
-            result = self._runtime.submit(self._runtime.call(server, tool.name, arguments), label)
+            connections = self._connections
+            result = connections.submit(connections.call(server, tool.name, arguments), label)
             return _value(result, wrapped, label)
 
         return schema_function(
@@ -348,47 +302,39 @@ def _is_connection_lost(exc: Exception) -> bool:
     return isinstance(exc, OSError | anyio.ClosedResourceError | anyio.BrokenResourceError)
 
 
-class _Runtime:
-    """The event loop thread and the connections it holds; started lazily, closed once."""
+class _Connections:
+    """Every server's connection, held on a background loop; started lazily, closed once."""
 
     def __init__(self, servers: list[MCPServer], timeout: float) -> None:
         self.servers = servers
         self.timeout = timeout
         self.closed = False
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.thread: threading.Thread | None = None
+        self.background: BackgroundLoop | None = None
         self.connections: dict[str, _Connection] = {}
         self._reconnecting: dict[str, asyncio.Lock] = {}
-        self._submit_lock = threading.Lock()
-        self._closing: asyncio.Task[None] | None = None
+        self._lock = threading.Lock()
 
     def start(self) -> dict[str, list[Any]]:
         """Start the loop thread and connect to every server at once; server name -> tools."""
-        with self._submit_lock:
+        with self._lock:
             if self.closed:
                 raise ToolError("the MCP toolset is closed")
-            self.loop = asyncio.new_event_loop()
-            self.thread = threading.Thread(
-                target=_run_loop, args=(self.loop,), name="envtorch-mcp", daemon=True
-            )
-            self.thread.start()
+            self.background = BackgroundLoop("envtorch-mcp")
         try:
             self.submit(self._open_all(), "connecting to MCP servers")
         except BaseException:
-            self._stop_loop()
+            self.background.stop()
             raise
         return {name: connection.tools for name, connection in self.connections.items()}
 
     def submit(self, coroutine: Coroutine[Any, Any, Any], label: str) -> Any:
         """Run `coroutine` on the loop and wait for it, from any thread."""
-        with self._submit_lock:
-            if self.closed or self.loop is None:
-                coroutine.close()
-                raise ToolError(f"{label}: the MCP toolset is closed")
-            future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+        if self.closed or self.background is None:
+            coroutine.close()
+            raise ToolError(f"{label}: the MCP toolset is closed")
         try:
-            return future.result()
-        except concurrent.futures.CancelledError:
+            return self.background.run(coroutine)
+        except LoopStopped:
             raise ToolError(f"{label}: the MCP toolset was closed during the call") from None
 
     async def _open_all(self) -> None:
@@ -443,42 +389,15 @@ class _Runtime:
 
     def close(self) -> None:
         """Close every session, then stop the loop thread. Runs once."""
-        with self._submit_lock:
+        with self._lock:
             if self.closed:
                 return
             self.closed = True
-            loop = self.loop
-        if loop is None:
-            return
-        if threading.current_thread() is self.thread:
-            self._closing = loop.create_task(self._close_from_inside(loop))
-            return
-        closing = asyncio.run_coroutine_threadsafe(self._close_all(), loop)
-        try:
-            closing.result(timeout=3 * _CLOSE_SECONDS)
-        finally:
-            self._stop_loop()
+        if self.background is not None:
+            self.background.stop(self._close_all(), timeout=3 * _CLOSE_SECONDS)
 
     async def _close_all(self) -> None:
         await asyncio.gather(*(connection.close() for connection in self.connections.values()))
-
-    async def _close_from_inside(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Close when the garbage collector ran the finalizer on the loop thread itself.
-
-        That thread cannot wait for its own loop, so the closing runs as a task there and the
-        loop stops itself afterwards.
-        """
-        try:
-            await self._close_all()
-        finally:
-            loop.stop()
-
-    def _stop_loop(self) -> None:
-        if self.loop is None or self.thread is None:
-            return
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=_CLOSE_SECONDS)
-        self.loop = self.thread = None
 
 
 def _describe_failure(exc: BaseException, timeout: float) -> str:
@@ -487,17 +406,3 @@ def _describe_failure(exc: BaseException, timeout: float) -> str:
     if isinstance(exc, BaseExceptionGroup):
         return "; ".join(_describe_failure(inner, timeout) for inner in exc.exceptions)
     return f"{type(exc).__name__}: {exc}"
-
-
-def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
-    """The thread's body: run until stopped, then cancel what is left and close the loop."""
-    asyncio.set_event_loop(loop)
-    try:
-        loop.run_forever()
-        leftovers = asyncio.all_tasks(loop)
-        for task in leftovers:
-            task.cancel()
-        loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
-        loop.run_until_complete(loop.shutdown_asyncgens())
-    finally:
-        loop.close()
