@@ -49,7 +49,7 @@ def test_init_output_passes_its_own_tests_and_the_checker(tmp_path, capsys):
         in (root / "pyproject.toml").read_text()
     )
     project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
-    assert project["dependencies"] == ["envtorch[server]"]
+    assert project["dependencies"] == ["envtorch"]
 
 
 def test_the_checker_catches_the_scaffold_with_its_secret_unhidden(tmp_path):

@@ -17,7 +17,7 @@ name = "{distribution}"
 version = "0.1.0"
 description = "{title}: an envtorch environment."
 requires-python = ">=3.11"
-dependencies = ["envtorch[server]"]
+dependencies = ["envtorch"]
 
 [project.entry-points."envtorch.envs"]
 {env_id} = "{package}.environment:{env_class}"
@@ -167,7 +167,7 @@ DOCKERFILE = """\
 FROM python:3.11-slim
 WORKDIR /app
 COPY . /app
-RUN pip install --no-cache-dir "envtorch[server]" /app
+RUN pip install --no-cache-dir /app
 EXPOSE 8000
 CMD ["envtorch", "serve", "{env_id}", "--host", "0.0.0.0", "--port", "8000"]
 """

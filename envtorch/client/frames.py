@@ -8,17 +8,11 @@ from __future__ import annotations
 
 from collections import deque
 
-try:
-    from websockets.client import ClientProtocol
-    from websockets.frames import Opcode
-    from websockets.http11 import Response
-    from websockets.protocol import State
-    from websockets.uri import WebSocketURI, parse_uri
-except ImportError as missing:
-    raise ImportError(
-        f"envtorch's clients need the websockets package ({missing}): "
-        "pip install 'envtorch[server]'"
-    ) from missing
+from websockets.client import ClientProtocol
+from websockets.frames import Opcode
+from websockets.http11 import Response
+from websockets.protocol import State
+from websockets.uri import WebSocketURI, parse_uri
 
 from envtorch.client.protocol import ConnectionLost, Protocol
 

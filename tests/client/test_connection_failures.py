@@ -2,8 +2,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import subprocess
-import sys
 
 import pytest
 
@@ -40,10 +38,3 @@ def test_an_async_client_closes_its_connection_when_the_handshake_fails(answer):
 
     with socket.create_server(("127.0.0.1", 0)) as listener:
         asyncio.run(connect_and_watch(listener))
-
-
-def test_a_client_without_websockets_names_the_extra_to_install():
-    script = "import sys; sys.modules['websockets'] = None; import envtorch.client"
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-    assert result.returncode == 1
-    assert "pip install 'envtorch[server]'" in result.stderr.splitlines()[-1]
