@@ -26,6 +26,7 @@ from typing import Any, Literal
 import msgspec
 
 from envtorch.core import Environment, EnvtorchError
+from envtorch.core.extras import import_optional
 from envtorch.registry import load, resolve, spec
 
 
@@ -189,8 +190,9 @@ def _load_tasks(ref: DatasetRef, base: Path) -> Iterable[Any]:
     if ref.generator is not None:
         return load(ref.generator)(**ref.kwargs)
     if ref.name is not None:
-        import datasets
-
+        datasets = import_optional(
+            "datasets", extra="datasets", needed_by=f"the dataset {ref.name!r} of a task spec"
+        )
         return datasets.load_dataset(ref.name, split=ref.split, **ref.kwargs)
     raise AssertionError("DatasetRef validates that one source is given")
 

@@ -27,9 +27,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the `envtorch` command line and return its exit code."""
+    """Run the `envtorch` command line and return its exit code.
+
+    A missing optional package is one line on stderr naming the extra to install, and status 2.
+    """
+    from envtorch.core.errors import MissingDependency
+
     args = build_parser().parse_args(argv)
-    return int(args.run(args) or 0)
+    try:
+        return int(args.run(args) or 0)
+    except MissingDependency as missing:
+        print(f"envtorch {args.command}: error: {missing}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from typing import Any
 
 from envtorch.core import Observation
 from envtorch.core.codec import to_builtins
+from envtorch.core.extras import import_optional
 
 
 @dataclass(kw_only=True)
@@ -97,17 +98,12 @@ class Batch(list[Trajectory]):
         return result
 
     def to_dataset(self) -> Any:
-        """A Hugging Face `datasets.Dataset` with one row per trajectory (`pip install datasets`).
+        """A Hugging Face `datasets.Dataset` with one row per trajectory (the `datasets` extra).
 
         Columns: task, group, episode, steps (observation, action and reward as plain values),
         reward (None when failed), done, truncated, failure and the timings.
         """
-        try:
-            import datasets
-        except ImportError:
-            raise ImportError(
-                "Batch.to_dataset() needs the datasets package: pip install 'envtorch[datasets]'"
-            ) from None
+        datasets = import_optional("datasets", extra="datasets", needed_by="Batch.to_dataset()")
         return datasets.Dataset.from_list([_row(trajectory) for trajectory in self])
 
     def _require_no_failures(self, helper: str) -> None:

@@ -10,7 +10,13 @@ from envtorch.core.codec import (
     visible_builtins,
 )
 from envtorch.core.environment import Environment
-from envtorch.core.errors import EnvClosed, EnvtorchError, ResetNeeded, ValidationError
+from envtorch.core.errors import (
+    EnvClosed,
+    EnvtorchError,
+    MissingDependency,
+    ResetNeeded,
+    ValidationError,
+)
 from envtorch.core.transforms import Compose, RewardSum, RewardTransform, Transform
 from envtorch.core.types import Action, Observation, State, hidden
 
@@ -20,6 +26,7 @@ __all__ = [
     "EnvClosed",
     "Environment",
     "EnvtorchError",
+    "MissingDependency",
     "Observation",
     "ResetNeeded",
     "RewardSum",

@@ -15,3 +15,7 @@ class EnvClosed(EnvtorchError):
 
 class ValidationError(EnvtorchError, ValueError):
     """Data does not match the declared action, observation or state type."""
+
+
+class MissingDependency(EnvtorchError, ImportError):
+    """An optional package is not installed; the message names the extra that brings it."""

@@ -22,6 +22,7 @@ from fractions import Fraction
 from typing import Any
 
 from envtorch.core import Action, Environment, Observation, RewardTransform, State
+from envtorch.core.extras import import_optional
 from envtorch.core.transforms import TransformLike
 
 
@@ -110,17 +111,14 @@ def math_tasks(size: int, *, seed: int = 0) -> list[dict[str, str]]:
 
 
 def reasoning_gym_tasks(name: str, size: int, *, seed: int = 0) -> list[dict[str, Any]]:
-    """`size` tasks from reasoning-gym's procedural dataset `name` (`pip install envtorch[math]`).
+    """`size` tasks from reasoning-gym's procedural dataset `name` (the `math` extra).
 
     Rows keep reasoning-gym's `question`, `answer` and `metadata`, e.g.
     `reasoning_gym_tasks("basic_arithmetic", 100)`.
     """
-    try:
-        import reasoning_gym
-    except ImportError:
-        raise ImportError(
-            "reasoning_gym_tasks() needs reasoning-gym: pip install 'envtorch[math]'"
-        ) from None
+    reasoning_gym = import_optional(
+        "reasoning_gym", extra="math", needed_by="reasoning_gym_tasks()"
+    )
     return [dict(entry) for entry in reasoning_gym.create_dataset(name, size=size, seed=seed)]
 
 

@@ -23,6 +23,7 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 from envtorch.core import EnvtorchError
+from envtorch.core.extras import import_optional
 from envtorch.tools.functions import is_wrapped_result, python_name, schema_function
 from envtorch.tools.loop import BackgroundLoop, LoopStopped
 from envtorch.tools.servers import MCPServer
@@ -316,6 +317,7 @@ class _Connections:
 
     def start(self) -> dict[str, list[Any]]:
         """Start the loop thread and connect to every server at once; server name -> tools."""
+        import_optional("mcp", extra="mcp", needed_by="MCP tools")
         with self._lock:
             if self.closed:
                 raise ToolError("the MCP toolset is closed")
