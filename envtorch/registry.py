@@ -6,6 +6,8 @@ entries name an `EnvSpec`-compatible target (`"module:Class"` or `"module:factor
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import import_module
@@ -81,10 +83,22 @@ def registered() -> dict[str, EnvSpec]:
 
 
 def resolve(target: str) -> Callable[..., Environment]:
-    """A factory for `target`: a registered id, or `"module:Class"` / `"module:factory"`."""
+    """A factory for `target`: a registered id, or `"module:Class"` / `"module:factory"`.
+
+    The module may live in the current folder, as with `python -m`: `envtorch check
+    my_env:MyEnv` finds `./my_env.py`.
+    """
     if ":" in target:
+        _search_the_current_folder()
         return load(target)
     return spec(target).make
+
+
+def _search_the_current_folder() -> None:
+    """Put the current folder first on `sys.path`, as `python -m` does; console scripts don't."""
+    here = os.getcwd()
+    if "" not in sys.path and here not in sys.path:
+        sys.path.insert(0, here)
 
 
 def load(entry_point: str | Callable[..., Any]) -> Callable[..., Any]:

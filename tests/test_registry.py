@@ -1,5 +1,11 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
+import envtorch
 from envtorch import EchoEnv, make, register
 from envtorch.registry import UnknownEnvironment, registered, resolve
 
@@ -29,6 +35,24 @@ def test_resolve_module_targets():
         resolve("no_such_module:Env")
     with pytest.raises(UnknownEnvironment, match="has no attribute"):
         resolve("envtorch.envs.echo:Missing")
+
+
+def test_the_envtorch_command_finds_a_module_in_the_current_folder(tmp_path):
+    command = Path(sys.executable).with_name("envtorch")
+    assert command.exists(), f"no envtorch console script beside {sys.executable}"
+    (tmp_path / "my_echo.py").write_text(
+        "from envtorch.envs.echo import EchoEnv\n\n\nclass MyEcho(EchoEnv):\n    pass\n"
+    )
+    package_root = str(Path(envtorch.__file__).parents[1])
+    result = subprocess.run(
+        [str(command), "check", "my_echo:MyEcho"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": package_root},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "passed" in result.stdout.splitlines()[-1]
 
 
 def test_register_validates_entry_points():
