@@ -30,7 +30,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from envtorch import AsyncEnvClient, CodeAction, CodeObservation, PythonEnv
+from envtorch import AsyncEnvClient
+from envtorch.envs.python import CodeAction, CodeObservation, PythonEnv
 from envtorch.providers import LocalProcessProvider
 
 CALL_TIMEOUT = 60.0

@@ -1,6 +1,18 @@
 """envtorch: agentic execution environments with a Gymnasium-style API.
 
-Everything a user needs is importable from here; heavy parts load on first use.
+The top level holds what works with every environment: the contract (`Action`, `Observation`,
+`State`, `Environment`, transforms, `hidden`), the errors, `make` and `register`, the wire
+(`EnvClient`, `AsyncEnvClient`, `LocalProcessProvider`), the collector and the checker. A concrete
+environment's own classes (the env, its action and observation types, its rewards) come from its
+module:
+
+```python
+from envtorch import make
+from envtorch.envs.echo import EchoAction, EchoEnv
+from envtorch.envs.python import CodeAction, MathAnswerReward, PythonEnv
+```
+
+Names from heavy modules load on first use, so `import envtorch` stays light.
 """
 
 from importlib import import_module
@@ -12,6 +24,7 @@ from envtorch.core import (
     EnvClosed,
     Environment,
     EnvtorchError,
+    MissingDependency,
     Observation,
     ResetNeeded,
     RewardSum,
@@ -21,29 +34,21 @@ from envtorch.core import (
     ValidationError,
     hidden,
 )
-from envtorch.registry import make, register
+from envtorch.registry import UnknownEnvironment, make, register
 
 __version__ = "0.1.0"
 
 _LAZY = {
-    "EchoEnv": "envtorch.envs.echo",
-    "EchoAction": "envtorch.envs.echo",
-    "EchoObservation": "envtorch.envs.echo",
     "EnvClient": "envtorch.client",
     "AsyncEnvClient": "envtorch.client",
+    "ServerError": "envtorch.client",
     "LocalProcessProvider": "envtorch.providers",
     "Collector": "envtorch.collect",
+    "PolicyInput": "envtorch.collect",
     "Trajectory": "envtorch.collect",
-    "MathEnv": "envtorch.envs.math",
-    "MathAnswer": "envtorch.envs.math",
-    "PythonEnv": "envtorch.envs.python",
-    "CodeAction": "envtorch.envs.python",
-    "CodeObservation": "envtorch.envs.python",
-    "MathAnswerReward": "envtorch.envs.python",
-    "CodeSafetyPenalty": "envtorch.envs.python",
-    "CodeQualityBonus": "envtorch.envs.python",
-    "MCPServer": "envtorch.tools",
     "Batch": "envtorch.collect",
+    "MCPServer": "envtorch.tools",
+    "SandboxUnavailable": "envtorch.sandbox.errors",
     "make_task": "envtorch.tasks",
     "check_env": "envtorch.checker",
 }
@@ -54,12 +59,14 @@ __all__ = [
     "EnvClosed",
     "Environment",
     "EnvtorchError",
+    "MissingDependency",
     "Observation",
     "ResetNeeded",
     "RewardSum",
     "RewardTransform",
     "State",
     "Transform",
+    "UnknownEnvironment",
     "ValidationError",
     "hidden",
     "make",

@@ -1,6 +1,6 @@
 """A short echo episode, printed to the terminal."""
 
-from envtorch import EchoAction, EchoEnv
+from envtorch.envs.echo import EchoAction, EchoEnv
 
 
 def main() -> None:

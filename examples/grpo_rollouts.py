@@ -9,8 +9,9 @@ LLM, gets some episodes of a group right and others wrong; swap in a model call 
 
 import re
 
-from envtorch import AsyncEnvClient, CodeAction, Collector, LocalProcessProvider, PythonEnv
+from envtorch import AsyncEnvClient, Collector, LocalProcessProvider
 from envtorch.envs.math import math_tasks
+from envtorch.envs.python import CodeAction, PythonEnv
 
 TASKS = 8
 GROUP_SIZE = 4

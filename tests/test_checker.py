@@ -5,10 +5,10 @@ from typing import Any
 
 import pytest
 
-from envtorch import Action, EchoEnv, Environment, Observation, State, hidden
+from envtorch import Action, Environment, Observation, State, hidden
 from envtorch.checker import CheckFailed, check_env, minimal_instance
 from envtorch.cli import main
-from envtorch.envs.echo import EchoAction, EchoObservation
+from envtorch.envs.echo import EchoAction, EchoEnv, EchoObservation
 
 
 class WrongObservationEnv(EchoEnv):

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 import envtorch
-from envtorch import EchoEnv, make, register
+from envtorch import make, register
+from envtorch.envs.echo import EchoEnv
 from envtorch.registry import UnknownEnvironment, registered, resolve
 
 

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from envtorch import EchoAction, EchoEnv
+from envtorch.envs.echo import EchoAction, EchoEnv
 from envtorch.tasks import TaskSpecError, load_task_spec, make_task
 
 SPEC = """

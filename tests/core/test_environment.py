@@ -3,17 +3,8 @@ from typing import Any
 
 import pytest
 
-from envtorch import (
-    Action,
-    EchoAction,
-    EchoEnv,
-    EchoObservation,
-    EnvClosed,
-    Environment,
-    Observation,
-    ResetNeeded,
-    State,
-)
+from envtorch import Action, EnvClosed, Environment, Observation, ResetNeeded, State
+from envtorch.envs.echo import EchoAction, EchoEnv, EchoObservation
 
 
 @dataclass(kw_only=True)

@@ -1,6 +1,7 @@
 import pytest
 
-from envtorch import Compose, EchoAction, EchoEnv, EchoObservation, RewardSum, State, Transform
+from envtorch import Compose, RewardSum, State, Transform
+from envtorch.envs.echo import EchoAction, EchoEnv, EchoObservation
 
 
 class Append(Transform):

@@ -1,6 +1,7 @@
 import pytest
 
-from envtorch import EchoAction, EchoEnv, make
+from envtorch import make
+from envtorch.envs.echo import EchoAction, EchoEnv
 
 
 def test_echo_episode():
