@@ -13,6 +13,7 @@ def test_echo_episode(capsys):
 
 
 def test_grpo_rollouts_over_the_wire(capsys):
+    pytest.importorskip("datasets", reason="the example makes a dataset of each batch")
     grpo_rollouts.main()
     out = capsys.readouterr().out
     assert out.count("batch ") == 2 and out.count("group ") == 32
