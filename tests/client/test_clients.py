@@ -12,6 +12,7 @@ from envtorch.client import AsyncEnvClient, ConnectionLost, EnvClient, ServerErr
 from envtorch.core import EnvClosed, Observation, ResetNeeded, State
 from envtorch.envs.echo import EchoAction, EchoEnv
 from envtorch.server import create_app, serve_in_thread
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -220,9 +221,8 @@ def pinging_url(env_type):
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    while not server.started:
-        assert thread.is_alive()
-        time.sleep(0.01)
+    assert wait_until(lambda: server.started or not thread.is_alive(), timeout=30)
+    assert server.started, "the pinging server died while starting"
     yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
     server.should_exit = True
     thread.join(timeout=30)

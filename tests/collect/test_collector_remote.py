@@ -1,6 +1,5 @@
 import http.client
 import json
-import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -10,6 +9,7 @@ from envtorch.collect import Batch, Collector, PolicyInput
 from envtorch.envs.echo import EchoAction, EchoEnv
 from envtorch.providers import LocalProcessProvider
 from envtorch.server import create_app, serve_in_thread
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -51,15 +51,6 @@ def open_sessions(url: str) -> int:
         connection.close()
 
 
-def wait_for_no_sessions(url: str, seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while open_sessions(url):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
 def test_many_remote_sessions_collect_deterministically_under_a_seed(url):
     def run() -> list[Batch]:
         collector = Collector(
@@ -77,7 +68,7 @@ def test_many_remote_sessions_collect_deterministically_under_a_seed(url):
         return list(collector)
 
     first = run()
-    assert wait_for_no_sessions(url)
+    assert wait_until(lambda: open_sessions(url) == 0)
     second = run()
     assert summary(first) == summary(second)
     assert [len(batch) for batch in first] == [16] * 6
@@ -87,7 +78,7 @@ def test_many_remote_sessions_collect_deterministically_under_a_seed(url):
     last_echo = trajectories[5].last_observation.echoed_message
     assert last_echo == "|g1s0|g1s1|g1s2|g1s3"
     assert trajectories[5].reward == pytest.approx(0.5 + 1.0 + 1.5 + 2.0)
-    assert wait_for_no_sessions(url)
+    assert wait_until(lambda: open_sessions(url) == 0)
 
 
 def test_stopping_the_server_mid_collection_marks_failures_and_the_collection_ends():

@@ -4,32 +4,14 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 
 from envtorch.envs.echo import EchoAction, EchoEnv
 from envtorch.providers import LocalProcessProvider, ProviderError
+from tests.waiting import gone, wait_until
 
 pytestmark = pytest.mark.timeout(90)
-
-
-def gone(pid: int) -> bool:
-    """True when `pid` no longer runs (a zombie waiting for its reaper counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
-    except FileNotFoundError:
-        return True
-
-
-def wait_until_gone(pid: int, seconds: float = 20.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if gone(pid):
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_provider_serves_a_client_and_stops_without_leftovers():
@@ -40,7 +22,7 @@ def test_provider_serves_a_client_and_stops_without_leftovers():
             env.reset()
             assert env.step(EchoAction(message="hi")).echoed_message == "hi"
     assert server.process is None
-    assert wait_until_gone(pid)
+    assert wait_until(lambda: gone(pid), timeout=20)
     server.stop()
 
 
@@ -74,7 +56,7 @@ def test_the_server_dies_when_its_parent_crashes():
     assert not gone(child_pid)
     parent.kill()
     parent.wait()
-    assert wait_until_gone(child_pid)
+    assert wait_until(lambda: gone(child_pid), timeout=20)
 
 
 def test_the_provider_uses_the_port_its_own_server_bound_and_announced(monkeypatch):

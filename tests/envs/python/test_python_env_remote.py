@@ -2,7 +2,6 @@ import asyncio
 import json
 import os
 import secrets
-import time
 
 import pytest
 from websockets.sync.client import connect
@@ -14,6 +13,7 @@ from envtorch.providers import LocalProcessProvider
 from envtorch.sandbox import ExceptionInfo
 from envtorch.sandbox.watchdog import process_tree
 from envtorch.server import Limits, create_app, serve_in_thread
+from tests.waiting import gone, wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -162,7 +162,7 @@ def test_a_server_step_timeout_discards_the_stuck_env_and_its_sandbox():
             assert env.reset().success
             assert env.step(code("2 + 2")).value == 4
             assert bystander.step(code("x")).value == "still here"
-        assert wait_until_gone(sandbox_pid)
+        assert wait_until(lambda: gone(sandbox_pid), timeout=20)
 
 
 def test_the_math_answer_never_reaches_the_client(url):
@@ -210,7 +210,7 @@ def test_envtorch_serve_python_starts_without_a_sandbox_and_leaves_nothing():
             assert env.step(code("word.upper()")).value == "PERSISTED"
             spawned = descendants(pid)
             assert spawned
-    assert all(wait_until_gone(child) for child in spawned | {pid})
+    assert wait_until(lambda: all(gone(child) for child in spawned | {pid}), timeout=20)
 
 
 def descendants(pid: int) -> set[int]:
@@ -230,19 +230,6 @@ def descendants(pid: int) -> set[int]:
         frontier = {child for child, parent in parents.items() if parent in frontier}
         found |= frontier
     return found
-
-
-def wait_until_gone(pid: int, seconds: float = 20.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                if stat.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
-                    return True
-        except FileNotFoundError:
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_a_forged_result_frame_reaches_the_client_capped(url):
