@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import pytest
@@ -22,40 +23,55 @@ def wait_until_closed(env: ScriptEnv, seconds: float = 10.0) -> bool:
 
 
 def test_a_reset_queued_behind_close_is_refused_and_builds_nothing(script_envs):
+    started, release = threading.Event(), threading.Event()
+
+    def busy_step(env: ScriptEnv) -> object:
+        started.set()
+        release.wait(timeout=30)
+        return env.step(ScriptAction(text="busy"))
+
     async def race() -> None:
         sessions = SessionManager(ScriptEnv, Limits())
         session = sessions.open()
         await sessions.reset(session, lambda env: env.reset())
-        busy = asyncio.create_task(
-            sessions.call(session, lambda env: env.step(ScriptAction(command="sleep", seconds=0.3)))
-        )
-        await asyncio.sleep(0.05)
+        busy = asyncio.create_task(sessions.call(session, busy_step))
+        assert await asyncio.to_thread(started.wait, 30)
         closing = asyncio.create_task(sessions.close(session))
         await asyncio.sleep(0)
+        resetting = asyncio.create_task(sessions.reset(session, lambda env: env.reset()))
+        calling = asyncio.create_task(sessions.call(session, lambda env: env.state))
+        await asyncio.sleep(0)
+        assert not any(task.done() for task in (busy, closing, resetting, calling))
+        release.set()
         with pytest.raises(ProtocolError) as refused:
-            await sessions.reset(session, lambda env: env.reset())
+            await resetting
         assert refused.value.code == "unknown_session"
         with pytest.raises(ProtocolError) as refused:
-            await sessions.call(session, lambda env: env.state)
+            await calling
         assert refused.value.code == "unknown_session"
         await busy
         await closing
 
-    asyncio.run(race())
+    try:
+        asyncio.run(race())
+    finally:
+        release.set()
     assert len(script_envs) == 1 and script_envs[0].closed_at is not None
 
 
 def test_an_env_the_factory_returns_after_the_step_timeout_is_closed(serve, socket):
     built: list[ScriptEnv] = []
+    timed_out = threading.Event()
 
     def slow_after_the_probe() -> ScriptEnv:
         if built:
-            time.sleep(1.0)
+            timed_out.wait(timeout=30)
         built.append(ScriptEnv())
         return built[-1]
 
     ws = socket(serve(slow_after_the_probe, step_timeout=0.3))
     assert ws.ask({"type": "reset"})["data"]["code"] == "timeout"
+    timed_out.set()
     deadline = time.monotonic() + 10
     while len(built) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
