@@ -2,8 +2,8 @@
 
 from dataclasses import dataclass, field
 
-from envtorch import EchoAction, EnvClient, State, hidden
-from envtorch.envs.echo import EchoEnv
+from envtorch import EnvClient, State, hidden
+from envtorch.envs.echo import EchoAction, EchoEnv
 from envtorch.server import create_app, serve_in_thread
 
 

@@ -279,15 +279,4 @@ def test_a_stopped_server_leaves_no_process_whatever_its_sessions_do(stop):
         server.stop()
         for env in clients:
             env.close()
-    deadline = time.monotonic() + 10
-    while [pid for pid in tree if _running(pid)] and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert [pid for pid in tree if _running(pid)] == []
-
-
-def _running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except FileNotFoundError:
-        return False
+    assert wait_until(lambda: all(gone(pid) for pid in tree))
