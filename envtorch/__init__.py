@@ -9,7 +9,8 @@ module:
 ```python
 from envtorch import make
 from envtorch.envs.echo import EchoAction, EchoEnv
-from envtorch.envs.python import CodeAction, MathAnswerReward, PythonEnv
+from envtorch.envs.math import AnswerReward
+from envtorch.envs.python import CodeAction, PythonEnv
 ```
 
 Names from heavy modules load on first use, so `import envtorch` stays light.

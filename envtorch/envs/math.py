@@ -41,16 +41,51 @@ class MathObservation(Observation):
 
 
 class AnswerReward(RewardTransform):
-    """1.0 when the action's answer matches `state.task["answer"]`, else 0.0.
+    """1.0 when the step states the expected answer, else 0.0; a right answer ends the episode.
 
-    The expected answer is read from the state, so it stays on the environment's side.
+    The expected answer comes from the constructor, or else from the task's `answer` (a mapping's
+    key or an attribute), read from the state so it stays on the environment's side. The step
+    states its answer as a `MathAnswer` action, or, for code, as its trailing expression's value or
+    else what it printed. Whole numbers compare exactly, other numbers with a relative and absolute
+    `tolerance`; other answers compare as stripped strings (see `answers_match`). It works alone, in
+    `Compose`, or weighed inside a `RewardSum`.
     """
 
+    def __init__(self, answer: Any = None, tolerance: float = 1e-6) -> None:
+        self.answer = answer
+        self.tolerance = tolerance
+
     def score(self, observation: Observation, action: Action, state: State) -> float:
-        """1.0 when the answer matches the task's, else 0.0."""
-        if not isinstance(action, MathAnswer):
+        """1.0 for a right answer, which also marks the observation `done`; else 0.0."""
+        expected = self._expected(state)
+        given = _stated_answer(observation, action)
+        if expected is None or given is None:
             return 0.0
-        return 1.0 if answers_match(action.answer, str(state.task["answer"])) else 0.0
+        if not answers_match(given, str(expected), self.tolerance):
+            return 0.0
+        observation.done = True
+        return 1.0
+
+    def _expected(self, state: State) -> Any:
+        if self.answer is not None:
+            return self.answer
+        task = state.task
+        if isinstance(task, Mapping):
+            return task.get("answer")
+        return getattr(task, "answer", None)
+
+    def __repr__(self) -> str:
+        return f"AnswerReward(tolerance={self.tolerance})"
+
+
+def _stated_answer(observation: Observation, action: Action) -> str | None:
+    """The answer a step states: a `MathAnswer`, else the code's value, else what it printed."""
+    if isinstance(action, MathAnswer):
+        return action.answer
+    value = getattr(observation, "value", None)
+    if value is not None:
+        return str(value)
+    return getattr(observation, "stdout", None) or None
 
 
 def answers_match(given: str, expected: str, tolerance: float = 1e-6) -> bool:

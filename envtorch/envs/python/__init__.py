@@ -2,16 +2,17 @@
 
 from typing import Any
 
+from envtorch.envs.math import AnswerReward
 from envtorch.envs.python.environment import CodeAction, CodeObservation, PythonEnv
-from envtorch.envs.python.rewards import CodeQualityBonus, CodeSafetyPenalty, MathAnswerReward
+from envtorch.envs.python.rewards import CodeQualityBonus, CodeSafetyPenalty
 
 
 def python_math(**kwargs: Any) -> PythonEnv:
-    """CodeAct on math tasks (`make("python-math")`): `PythonEnv` rewarded by `MathAnswerReward`.
+    """CodeAct on math tasks (`make("python-math")`): `PythonEnv` rewarded by `AnswerReward`.
 
     Tasks are `{"question", "answer"}` mappings, such as `envtorch.envs.math.math_tasks(...)`.
     """
-    return PythonEnv(transform=MathAnswerReward(), **kwargs)
+    return PythonEnv(transform=AnswerReward(), **kwargs)
 
 
 __all__ = [
@@ -19,7 +20,6 @@ __all__ = [
     "CodeObservation",
     "CodeQualityBonus",
     "CodeSafetyPenalty",
-    "MathAnswerReward",
     "PythonEnv",
     "python_math",
 ]

@@ -1,56 +1,18 @@
-"""Reward transforms for code actions: a right answer, unsafe code, code quality.
+"""Reward transforms for code actions: unsafe code and code quality.
+
+A right answer is rewarded by `envtorch.envs.math.AnswerReward`, which reads a code step's value.
 
 Each is a `RewardTransform`: use it alone as an environment's `transform`, chain it with
 `Compose`, or weigh it inside a `RewardSum`. They read `action.code` and the observation's
-`value`, `stdout` and `success`.
+`success`.
 """
 
 from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
-from typing import Any
 
 from envtorch.core import Action, Observation, RewardTransform, State
-from envtorch.envs.math import answers_match
-
-
-class MathAnswerReward(RewardTransform):
-    """1.0 when the step's answer matches the expected one, else 0.0.
-
-    A right answer also ends the episode, alone or inside a `RewardSum`.
-
-    The expected answer comes from the constructor, or else from `state.task["answer"]`, so it
-    stays on the environment's side. The step's answer is its trailing expression's value or,
-    when there is none, the last number it printed. Whole numbers compare exactly, other numbers
-    with a relative and absolute `tolerance`; other answers compare as stripped strings.
-    """
-
-    def __init__(self, answer: Any = None, tolerance: float = 1e-6) -> None:
-        self.answer = answer
-        self.tolerance = tolerance
-
-    def score(self, observation: Observation, action: Action, state: State) -> float:
-        """1.0 for a right answer, which also marks the observation `done`; else 0.0."""
-        expected = self._expected(state)
-        given = _given_answer(observation)
-        if expected is None or given is None:
-            return 0.0
-        if not answers_match(given, str(expected), self.tolerance):
-            return 0.0
-        observation.done = True
-        return 1.0
-
-    def _expected(self, state: State) -> Any:
-        if self.answer is not None:
-            return self.answer
-        task = state.task
-        if isinstance(task, dict):
-            return task.get("answer")
-        return getattr(task, "answer", None)
-
-    def __repr__(self) -> str:
-        return f"MathAnswerReward(tolerance={self.tolerance})"
 
 
 @dataclass(frozen=True)
@@ -153,11 +115,3 @@ def _parses(code: str) -> bool:
     except SyntaxError:
         return False
     return True
-
-
-def _given_answer(observation: Observation) -> str | None:
-    """The step's answer: its trailing expression's value, else what it printed."""
-    value = getattr(observation, "value", None)
-    if value is not None:
-        return str(value)
-    return getattr(observation, "stdout", None) or None

@@ -8,11 +8,11 @@ import pytest
 from envtorch import Compose, ResetNeeded, make
 from envtorch.checker import check_env
 from envtorch.core import encode
+from envtorch.envs.math import AnswerReward
 from envtorch.envs.python import (
     CodeAction,
     CodeObservation,
     CodeSafetyPenalty,
-    MathAnswerReward,
     PythonEnv,
 )
 from envtorch.tools import MCPServer
@@ -154,7 +154,7 @@ def test_file_tools_stay_in_the_workspace(env, tmp_path):
 def test_math_task_reward_and_the_answer_stays_hidden():
     answer = 987654321
     task = {"question": "What is 987654320 + 1?", "answer": answer}
-    with PythonEnv(transform=MathAnswerReward(), max_steps=3) as env:
+    with PythonEnv(transform=AnswerReward(), max_steps=3) as env:
         observations = [env.reset(task=task)]
         assert observations[0].prompt == task["question"]
         observations.append(run(env, "987654320 + 2"))

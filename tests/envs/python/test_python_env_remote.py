@@ -8,7 +8,8 @@ from websockets.sync.client import connect
 
 from envtorch import ResetNeeded
 from envtorch.client import AsyncEnvClient, EnvClient, ServerError
-from envtorch.envs.python import CodeAction, CodeObservation, MathAnswerReward, PythonEnv
+from envtorch.envs.math import AnswerReward
+from envtorch.envs.python import CodeAction, CodeObservation, PythonEnv
 from envtorch.providers import LocalProcessProvider
 from envtorch.sandbox import ExceptionInfo
 from envtorch.sandbox.watchdog import process_tree
@@ -26,7 +27,7 @@ def code(text: str) -> CodeAction:
 
 @pytest.fixture(scope="module")
 def url():
-    app = create_app(lambda: PythonEnv(step_timeout=5.0, transform=MathAnswerReward()))
+    app = create_app(lambda: PythonEnv(step_timeout=5.0, transform=AnswerReward()))
     with serve_in_thread(app) as server_url:
         yield server_url
 

@@ -4,10 +4,10 @@ from typing import Any
 import pytest
 
 from envtorch import Action, Compose, Observation, RewardSum, State
+from envtorch.envs.math import AnswerReward
 from envtorch.envs.python.rewards import (
     CodeQualityBonus,
     CodeSafetyPenalty,
-    MathAnswerReward,
     find_risky_code,
 )
 
@@ -43,22 +43,22 @@ def reward(transform, code, task=None, **result):
     ],
 )
 def test_math_answer_from_the_task(result, expected):
-    observation = reward(MathAnswerReward(), "x", task={"answer": 42}, **result)
+    observation = reward(AnswerReward(), "x", task={"answer": 42}, **result)
     assert observation.reward == expected
     assert observation.done is bool(expected)
 
 
 def test_math_answer_from_the_constructor_fractions_and_strings():
-    assert reward(MathAnswerReward(answer="3/4"), "x", value=0.75).reward == 1.0
-    assert reward(MathAnswerReward(answer="Paris"), "x", value=" Paris ").reward == 1.0
-    assert reward(MathAnswerReward(answer=True), "x", value="1").reward == 0.0
-    assert reward(MathAnswerReward(answer=987654321), "x", value=987654322).reward == 0.0
-    assert reward(MathAnswerReward(answer=0.3), "x", value=0.1 + 0.2).reward == 1.0
-    assert reward(MathAnswerReward(), "x", task=None, value=1).reward == 0.0
+    assert reward(AnswerReward(answer="3/4"), "x", value=0.75).reward == 1.0
+    assert reward(AnswerReward(answer="Paris"), "x", value=" Paris ").reward == 1.0
+    assert reward(AnswerReward(answer=True), "x", value="1").reward == 0.0
+    assert reward(AnswerReward(answer=987654321), "x", value=987654322).reward == 0.0
+    assert reward(AnswerReward(answer=0.3), "x", value=0.1 + 0.2).reward == 1.0
+    assert reward(AnswerReward(), "x", task=None, value=1).reward == 0.0
 
 
 def test_math_answer_ignores_reset():
-    observation = MathAnswerReward(answer=1)(Result(value=1), None, State())
+    observation = AnswerReward(answer=1)(Result(value=1), None, State())
     assert observation.reward is None and not observation.done
 
 
@@ -113,12 +113,12 @@ def test_quality_bonus():
 
 
 def test_rewards_compose_and_sum():
-    composed = Compose([MathAnswerReward(), CodeSafetyPenalty(penalty=0.5)])
+    composed = Compose([AnswerReward(), CodeSafetyPenalty(penalty=0.5)])
     observation = reward(composed, "import os\n42", task={"answer": 42}, value=42)
     assert observation.reward == 0.5
     weighted = RewardSum(
         {
-            "correct": MathAnswerReward(),
+            "correct": AnswerReward(),
             "safety": CodeSafetyPenalty(),
             "quality": CodeQualityBonus(),
         },
@@ -130,14 +130,14 @@ def test_rewards_compose_and_sum():
 
 
 def test_a_right_answer_ends_the_episode_inside_sums_and_compositions():
-    inside_sum = RewardSum({"correct": MathAnswerReward(), "safety": CodeSafetyPenalty()})
+    inside_sum = RewardSum({"correct": AnswerReward(), "safety": CodeSafetyPenalty()})
     observation = reward(inside_sum, "42", task={"answer": 42}, value=42)
     assert observation.done and observation.reward == 1.0
-    after_penalty = Compose([CodeSafetyPenalty(), MathAnswerReward()])
+    after_penalty = Compose([CodeSafetyPenalty(), AnswerReward()])
     observation = reward(after_penalty, "import os\n42", task={"answer": 42}, value=42)
     assert observation.done and observation.reward == 0.0
 
 
 def test_huge_numbers_compare_without_overflow():
-    assert reward(MathAnswerReward(answer="0.3"), "x", value="1e400").reward == 0.0
-    assert reward(MathAnswerReward(answer="1e400"), "x", value="1e400").reward == 1.0
+    assert reward(AnswerReward(answer="0.3"), "x", value="1e400").reward == 0.0
+    assert reward(AnswerReward(answer="1e400"), "x", value="1e400").reward == 1.0
