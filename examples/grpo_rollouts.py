@@ -22,7 +22,7 @@ def policy(inputs):
     """One code action per waiting episode: every other episode computes the answer."""
     actions = []
     for item in inputs:
-        question = (item.history[0].observation if item.history else item.observation).prompt
+        question = item.first_observation.prompt
         expression = ARITHMETIC.search(question)
         if expression and item.episode % 2 == 0:
             actions.append(CodeAction(code=f"answer = {expression.group(1)}\nanswer"))

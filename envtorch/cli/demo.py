@@ -61,13 +61,10 @@ def scripted_policy(inputs: list[Any]) -> list[Any]:
     """One code action per waiting episode, written from the question it was shown."""
     from envtorch.envs.python import CodeAction
 
-    return [CodeAction(code=_solution(_question(item), len(item.history))) for item in inputs]
-
-
-def _question(item: Any) -> str:
-    """The question, which the first observation of the episode showed."""
-    first = item.history[0].observation if item.history else item.observation
-    return str(first.prompt)
+    return [
+        CodeAction(code=_solution(str(item.first_observation.prompt), len(item.history)))
+        for item in inputs
+    ]
 
 
 def _solution(question: str, attempt: int) -> str:

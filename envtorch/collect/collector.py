@@ -30,13 +30,15 @@ from envtorch.core.placement import CallPlacement
 class PolicyInput:
     """What the policy sees of one episode waiting for an action.
 
-    `observation` is the env's latest observation and `history` the episode's steps so far. The
-    task's visible fields are whatever the env put into its observations: the collector never
-    passes the task itself, so a hidden answer stays with the env. `group` and `episode` number
-    the task and the episode, as on the resulting `Trajectory`.
+    `observation` is the env's latest observation, `first_observation` the one `reset()` returned
+    (the episode's prompt, so a policy never digs it out of `history`) and `history` the episode's
+    steps so far. The task's visible fields are whatever the env put into its observations: the
+    collector never passes the task itself, so a hidden answer stays with the env. `group` and
+    `episode` number the task and the episode, as on the resulting `Trajectory`.
     """
 
     observation: Any
+    first_observation: Any
     history: tuple[Step, ...]
     group: int
     episode: int
@@ -205,14 +207,22 @@ class Collector:
         trajectory = Trajectory(task=spec.task, group=spec.group, episode=spec.episode)
         start = time.perf_counter()
         try:
-            observation = await env.call("reset", seed=spec.seed, task=spec.task)
+            observation = first_observation = await env.call(
+                "reset", seed=spec.seed, task=spec.task
+            )
             while not observation.done:
                 if len(trajectory.steps) == self.max_steps:
                     trajectory.truncated = True
                     break
                 asked = time.perf_counter()
                 action = await policy.act(
-                    PolicyInput(observation, tuple(trajectory.steps), spec.group, spec.episode)
+                    PolicyInput(
+                        observation=observation,
+                        first_observation=first_observation,
+                        history=tuple(trajectory.steps),
+                        group=spec.group,
+                        episode=spec.episode,
+                    )
                 )
                 trajectory.policy_seconds += time.perf_counter() - asked
                 result = await env.call("step", action)

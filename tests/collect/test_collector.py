@@ -330,6 +330,20 @@ def test_history_holds_the_steps_so_far():
     assert seen[2].observation.echoed_message == "g0 step 1"
 
 
+def test_every_input_carries_the_observation_reset_returned():
+    seen = []
+
+    def policy(inputs):
+        seen.extend(inputs)
+        return say_step(inputs)
+
+    collect(envs=EchoEnv, policy=policy, tasks=[1], max_steps=3, cycle=False)
+    first = seen[0].observation
+    assert first.echoed_message == ""
+    assert all(item.first_observation is first for item in seen) and len(seen) == 3
+    assert seen[2].observation.echoed_message == "g0 step 1"
+
+
 def test_tasks_cycle_until_total_and_stop_when_a_generator_ends():
     cycled = collect(envs=EchoEnv, policy=say_step, tasks=["a", "b"], max_steps=1, total=5, seed=0)
     assert [t.task for batch in cycled for t in batch] == ["a", "b", "a", "b", "a"]
