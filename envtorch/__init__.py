@@ -50,7 +50,6 @@ _LAZY = {
     "Batch": "envtorch.collect",
     "MCPServer": "envtorch.tools",
     "SandboxUnavailable": "envtorch.sandbox.errors",
-    "make_task": "envtorch.tasks",
     "check_env": "envtorch.checker",
 }
 

@@ -1,15 +1,19 @@
-"""Find environments by name: `register`, `make` and entry-point discovery.
+"""Build environments by name: `register`, `make` and entry-point discovery.
 
-Third-party packages publish environments through the `envtorch.envs` entry-point group, whose
-entries name an `EnvSpec`-compatible target (`"module:Class"` or `"module:factory"`).
+`make(target, **kwargs)` is the one way to build an environment from a string. The target is a
+registered id (`"echo"`), a `PREFIX:NAME` handled by a bridge (see `PREFIXES`), a
+`"module:Class"` or `"module:factory"` (the module may live in the current folder) or a task
+file (`task.yaml`). Third-party packages publish environments through the `envtorch.envs`
+entry-point group, whose entries name a `"module:Class"` or `"module:factory"`.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import import_module
 from typing import Any
 
@@ -17,26 +21,28 @@ from envtorch.core import Environment, EnvtorchError
 
 ENTRY_POINT_GROUP = "envtorch.envs"
 
+PREFIXES: dict[str, str] = {}
+"""`PREFIX:NAME` targets by prefix: the `"module:function"` called as `function(NAME, **kwargs)`
+to build the environment, imported on first use. Adding a bridge is adding one entry."""
+
+TASK_FILE_SUFFIXES = (".yaml", ".yml")
+
 
 class UnknownEnvironment(EnvtorchError, LookupError):
-    """No environment is registered under the requested id."""
+    """No environment can be built from the requested target."""
 
 
 @dataclass(frozen=True)
 class EnvSpec:
-    """How to build a registered environment: its entry point and default keyword arguments."""
+    """How a registered environment is built: its entry point and keyword arguments.
+
+    An env built by `make("id")` carries the spec it came from as `env.spec`, with `kwargs`
+    holding every keyword argument it was built with.
+    """
 
     id: str
     entry_point: str | Callable[..., Environment]
-    max_steps: int | None = None
     kwargs: dict[str, Any] = field(default_factory=dict)
-
-    def make(self, **overrides: Any) -> Environment:
-        """Build the environment, `overrides` taking precedence over the registered kwargs."""
-        kwargs = {**self.kwargs, **overrides}
-        if self.max_steps is not None:
-            kwargs.setdefault("max_steps", self.max_steps)
-        return load(self.entry_point)(**kwargs)
 
 
 _registry: dict[str, EnvSpec] = {}
@@ -46,34 +52,31 @@ _discovered = False
 def register(
     id: str,
     entry_point: str | Callable[..., Environment],
-    max_steps: int | None = None,
     **kwargs: Any,
 ) -> EnvSpec:
-    """Register an environment under `id`; `entry_point` is a callable or `"module:attribute"`."""
+    """Register an environment under `id`; `entry_point` is a callable or `"module:attribute"`.
+
+    `kwargs` are the entry point's keyword arguments (`max_steps=4` hands the env its budget).
+    """
     if not isinstance(entry_point, str) and not callable(entry_point):
         raise TypeError(
             f"entry_point must be a callable or 'module:attribute', got {entry_point!r}"
         )
     if isinstance(entry_point, str) and ":" not in entry_point:
         raise ValueError(f"entry_point {entry_point!r} must look like 'module:attribute'")
-    spec = EnvSpec(id=id, entry_point=entry_point, max_steps=max_steps, kwargs=dict(kwargs))
+    spec = EnvSpec(id=id, entry_point=entry_point, kwargs=dict(kwargs))
     _registry[id] = spec
     return spec
 
 
-def spec(id: str) -> EnvSpec:
-    """The `EnvSpec` registered under `id`."""
-    _discover_entry_points()
-    try:
-        return _registry[id]
-    except KeyError:
-        known = ", ".join(sorted(_registry)) or "none"
-        raise UnknownEnvironment(f"no environment registered as {id!r}; known: {known}") from None
+def make(target: str | os.PathLike[str], **kwargs: Any) -> Environment:
+    """Build an environment from `target`, `kwargs` taking precedence over configured ones.
 
-
-def make(id: str, **overrides: Any) -> Environment:
-    """Build the environment registered as `id`, with keyword overrides."""
-    return spec(id).make(**overrides)
+    `target` is a registered id, a `PREFIX:NAME` of `PREFIXES`, a `"module:Class"` or
+    `"module:factory"` (the module may live in the current folder, as with `python -m`), or the
+    path of a `.yaml`/`.yml` task file, whose env is built with the file's budgets.
+    """
+    return resolve(os.fspath(target))(**kwargs)
 
 
 def registered() -> dict[str, EnvSpec]:
@@ -83,15 +86,55 @@ def registered() -> dict[str, EnvSpec]:
 
 
 def resolve(target: str) -> Callable[..., Environment]:
-    """A factory for `target`: a registered id, or `"module:Class"` / `"module:factory"`.
+    """The factory `make(target)` calls; the one place that decides what a target names.
 
-    The module may live in the current folder, as with `python -m`: `envtorch check
-    my_env:MyEnv` finds `./my_env.py`.
+    The CLI (`envtorch serve`, `envtorch check`) serves and checks what it returns.
     """
-    if ":" in target:
+    if target.endswith(TASK_FILE_SUFFIXES):
+        return _task_file_factory(target)
+    prefix, colon, name = target.partition(":")
+    if colon and prefix in PREFIXES:
+        return functools.partial(load(PREFIXES[prefix]), name)
+    if colon:
         _search_the_current_folder()
         return load(target)
-    return spec(target).make
+    return _registered_factory(_registered_spec(target))
+
+
+def _registered_spec(id: str) -> EnvSpec:
+    _discover_entry_points()
+    try:
+        return _registry[id]
+    except KeyError:
+        known = ", ".join(sorted(_registry)) or "none"
+        raise UnknownEnvironment(f"no environment registered as {id!r}; known: {known}") from None
+
+
+def _registered_factory(spec: EnvSpec) -> Callable[..., Environment]:
+    """A factory building `spec`'s environment and setting its `spec`.
+
+    It wraps the entry point (`inspect.unwrap` finds it), so the keywords the entry point
+    accepts can be read from it.
+    """
+    entry_point = load(spec.entry_point)
+
+    def build(**overrides: Any) -> Environment:
+        kwargs = {**spec.kwargs, **overrides}
+        env = entry_point(**kwargs)
+        env.spec = replace(spec, kwargs=kwargs)
+        return env
+
+    build.__wrapped__ = entry_point  # type: ignore[attr-defined]
+    return build
+
+
+def _task_file_factory(path: str) -> Callable[..., Environment]:
+    """A factory for the env a task file names, with the file's budgets as keyword arguments."""
+    from envtorch.tasks import load_task_spec
+
+    task_file = load_task_spec(path)
+    factory = resolve(task_file.env)
+    return functools.partial(factory, **task_file.kwargs_for(factory))
 
 
 def _search_the_current_folder() -> None:
@@ -143,14 +186,14 @@ def _register_builtins() -> None:
 
 
 _register_builtins()
+
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "PREFIXES",
     "EnvSpec",
     "UnknownEnvironment",
     "load",
     "make",
     "register",
     "registered",
-    "resolve",
-    "spec",
 ]

@@ -12,7 +12,8 @@ evaluation: {metric: mean_reward, threshold: 0.8}
 dataset: {path: tasks.jsonl}
 ```
 
-`make_task("spec.yaml")` builds the configured environment; the environment enforces the budgets.
+`envtorch.make("spec.yaml")` builds the configured environment; the environment enforces the
+budgets.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from typing import Any, Literal
 
 import msgspec
 
-from envtorch.core import Environment, EnvtorchError
+from envtorch.core import EnvtorchError
 from envtorch.core.extras import import_optional
-from envtorch.registry import load, resolve, spec
+from envtorch.registry import load
 
 
 class TaskSpecError(EnvtorchError, ValueError):
@@ -103,18 +104,17 @@ class TaskSpec(_Strict):
     dataset: DatasetRef | None = None
     source: str = ""
 
-    def make(self, **overrides: Any) -> Environment:
-        """Build the environment with this spec's budgets and resources."""
-        kwargs = {**self.env_kwargs, **self._budget_kwargs(), **overrides}
-        return resolve(self.env)(**kwargs)
-
     def load_tasks(self) -> Iterable[Any]:
         """The tasks of the spec's dataset reference."""
         if self.dataset is None:
             raise TaskSpecError(f"{self.source or self.id}: the spec has no `dataset`")
         return _load_tasks(self.dataset, Path(self.source).parent if self.source else Path.cwd())
 
-    def _budget_kwargs(self) -> dict[str, Any]:
+    def kwargs_for(self, factory: Callable[..., Any]) -> dict[str, Any]:
+        """The keyword arguments the file gives its env's `factory`: `env_kwargs` and budgets.
+
+        A budget `factory` cannot take is a `TaskSpecError`: a budget is never dropped silently.
+        """
         wanted = {
             "max_steps": self.max_steps,
             "time_limit": self.timeouts.episode,
@@ -122,14 +122,13 @@ class TaskSpec(_Strict):
             "memory_mb": self.resources.memory_mb,
         }
         wanted = {key: value for key, value in wanted.items() if value is not None}
-        entry_point = self.env if ":" in self.env else spec(self.env).entry_point
-        accepted = _accepted_keywords(load(entry_point))
+        accepted = _accepted_keywords(inspect.unwrap(factory))
         refused = sorted(key for key in wanted if accepted is not None and key not in accepted)
         if refused:
             raise TaskSpecError(
                 f"{self.source or self.id}: env {self.env!r} cannot enforce {', '.join(refused)}"
             )
-        return wanted
+        return {**self.env_kwargs, **wanted}
 
 
 def load_task_spec(path: str | Path) -> TaskSpec:
@@ -149,11 +148,6 @@ def load_task_spec(path: str | Path) -> TaskSpec:
         return msgspec.convert({**raw, "source": str(path)}, TaskSpec)
     except msgspec.ValidationError as error:
         raise TaskSpecError(f"{path}: {_readable(error)}") from None
-
-
-def make_task(path: str | Path, **overrides: Any) -> Environment:
-    """Build the environment a task spec file describes, budgets enforced."""
-    return load_task_spec(path).make(**overrides)
 
 
 def _readable(error: msgspec.ValidationError) -> str:

@@ -115,10 +115,10 @@ def test_environment_base_is_not_an_env():
 
 @pytest.mark.parametrize("env_id", ["echo", "math", "python", "python-math"])
 def test_check_passes_on_every_builtin_env(env_id):
-    from envtorch.registry import registered
+    from envtorch.registry import registered, resolve
 
     assert env_id in registered()
-    report = check_env(registered()[env_id].make)
+    report = check_env(resolve(env_id))
     assert len(report.passed) == 10
 
 

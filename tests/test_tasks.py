@@ -2,8 +2,9 @@ import json
 
 import pytest
 
+from envtorch import make
 from envtorch.envs.echo import EchoAction, EchoEnv
-from envtorch.tasks import TaskSpecError, load_task_spec, make_task
+from envtorch.tasks import TaskSpecError, load_task_spec
 
 SPEC = """
 id: echo-short
@@ -25,8 +26,8 @@ def spec_file(tmp_path):
     return path
 
 
-def test_make_task_enforces_the_step_budget(spec_file):
-    env = make_task(spec_file)
+def test_make_a_task_file_enforces_the_step_budget(spec_file):
+    env = make(spec_file)
     assert isinstance(env, EchoEnv)
     assert env.max_steps == 2 and env.time_limit == 30
     env.reset()
@@ -76,7 +77,7 @@ def test_budgets_an_env_cannot_enforce_are_refused(tmp_path):
     path = tmp_path / "spec.yaml"
     path.write_text("id: x\nenv: echo\nresources: {memory_mb: 256}\n")
     with pytest.raises(TaskSpecError, match="cannot enforce memory_mb"):
-        make_task(path)
+        make(path)
 
 
 def _spec_with_dataset(tmp_path, dataset):

@@ -10,7 +10,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "check", help="verify that an environment keeps the envtorch contract"
     )
-    parser.add_argument("target", help="a registered id (e.g. echo) or module:Class")
+    parser.add_argument(
+        "target",
+        help="what envtorch.make takes: a registered id (echo), module:Class, or task.yaml",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed for the determinism check")
     parser.set_defaults(run=run)
 

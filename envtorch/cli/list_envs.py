@@ -1,4 +1,4 @@
-"""`envtorch list`: the registered environments."""
+"""`envtorch list`: the registered environments, then the `PREFIX:NAME` bridges."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the subcommand; return its exit code."""
-    from envtorch.registry import registered
+    from envtorch.registry import PREFIXES, registered
 
     for env_id, spec in registered().items():
         target = spec.entry_point if isinstance(spec.entry_point, str) else repr(spec.entry_point)
         print(f"{env_id:<20} {target}")
+    for prefix, factory in sorted(PREFIXES.items()):
+        print(f"{prefix + ':NAME':<20} {factory}")
     return 0

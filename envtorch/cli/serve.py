@@ -18,7 +18,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "Set ENVTORCH_TOKEN to require 'Authorization: Bearer <token>' on every endpoint.",
     )
     parser.add_argument(
-        "target", help="a registered name such as echo, or module:Class / module:factory"
+        "target",
+        help="what envtorch.make takes: a registered id (echo), module:Class, or task.yaml",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     parser.add_argument(

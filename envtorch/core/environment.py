@@ -49,6 +49,9 @@ class Environment(Generic[ActT, ObsT, StateT]):
     """True when `reset`, `step`, `state` and `render` only compute (no I/O, no sleep, no
     subprocess) and return within about a millisecond: a server may then run them on its event
     loop instead of handing every call to a thread. Leave it False when in doubt."""
+    spec: Any = None
+    """The `envtorch.registry.EnvSpec` that `envtorch.make()` built this env from (its id, entry
+    point and keyword arguments); None for an env built another way."""
 
     def __init__(
         self,
