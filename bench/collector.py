@@ -18,8 +18,10 @@ import json
 import os
 import statistics
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from envtorch.client import AsyncEnvClient
@@ -50,13 +52,15 @@ def turns_per_second(collector: Collector) -> float:
     return turns / wall
 
 
-def scripted(envs, policy, tasks: list, episodes: int, turns: int) -> float:
-    """Turns/s of a collection with 64 episodes in flight and no progress bar."""
+def scripted(envs, policy, tasks: list, episodes: int) -> float:
+    """Turns/s of a collection with 64 episodes in flight and no progress bar.
+
+    The envs own the episode length: their `max_steps` ends each episode.
+    """
     collector = Collector(
         envs,
         policy,
         tasks=tasks,
-        max_steps=turns,
         batch_size=CONCURRENCY,
         concurrency=CONCURRENCY,
         total=episodes,
@@ -70,7 +74,7 @@ def say_hello(inputs: list) -> list[EchoAction]:
 
 
 def echo_in_process(episodes: int, turns: int) -> float:
-    return scripted(EchoEnv, say_hello, [None], episodes, turns)
+    return scripted(partial(EchoEnv, max_steps=turns), say_hello, [None], episodes)
 
 
 def math_in_process(episodes: int) -> float:
@@ -80,17 +84,23 @@ def math_in_process(episodes: int) -> float:
     def answer(inputs: list) -> list[MathAnswer]:
         return [MathAnswer(answer=answers[item.observation.question]) for item in inputs]
 
-    return scripted(MathEnv, answer, tasks, episodes, turns=1)
+    return scripted(partial(MathEnv, max_steps=1), answer, tasks, episodes)
 
 
 def echo_over_websocket(episodes: int, turns: int) -> float:
-    """The echo row again, each of the 64 slots an `AsyncEnvClient` of one `envtorch serve echo`."""
-    with LocalProcessProvider("echo", max_sessions=CONCURRENCY) as provider:
+    """The echo row again, each of the 64 slots an `AsyncEnvClient` of one local server.
 
-        def client() -> AsyncEnvClient:
-            return AsyncEnvClient(provider.url, EchoEnv)
+    The server runs `envtorch serve` on a task file giving its echo envs `max_steps: turns`.
+    """
+    with tempfile.TemporaryDirectory() as folder:
+        task_file = Path(folder, "echo.yaml")
+        task_file.write_text(f"id: echo-{turns}\nenv: echo\nmax_steps: {turns}\n")
+        with LocalProcessProvider(str(task_file), max_sessions=CONCURRENCY) as provider:
 
-        return scripted(client, say_hello, [None], episodes, turns)
+            def client() -> AsyncEnvClient:
+                return AsyncEnvClient(provider.url, EchoEnv)
+
+            return scripted(client, say_hello, [None], episodes)
 
 
 @dataclass

@@ -1,13 +1,15 @@
 """GRPO-style rollouts over the wire, top to bottom.
 
-A sandboxed CodeAct server (`envtorch serve python-math`) runs in a local process; 16 clients
-collect groups of 4 episodes per math task; each batch becomes group-relative advantages and a
+A sandboxed CodeAct server runs in a local process (`envtorch serve
+examples/python_math_one_turn.yaml`: `python-math` with one step per episode); 16 clients collect
+groups of 4 episodes per math task; each batch becomes group-relative advantages and a
 Hugging Face dataset, where a trainer would take over. The policy is scripted and, like a sampled
 LLM, gets some episodes of a group right and others wrong; swap in a model call that returns one
 `CodeAction` per input.
 """
 
 import re
+from pathlib import Path
 
 from envtorch import AsyncEnvClient, Collector, LocalProcessProvider
 from envtorch.envs.math import math_tasks
@@ -15,6 +17,7 @@ from envtorch.envs.python import CodeAction, PythonEnv
 
 TASKS = 8
 GROUP_SIZE = 4
+ONE_TURN_MATH = Path(__file__).with_name("python_math_one_turn.yaml")
 ARITHMETIC = re.compile(r"What is ([\d\s()+\-*]+)\?")
 
 
@@ -32,13 +35,12 @@ def policy(inputs):
 
 
 def main() -> None:
-    with LocalProcessProvider("python-math", max_sessions=16) as server:
+    with LocalProcessProvider(str(ONE_TURN_MATH), max_sessions=16) as server:
         collector = Collector(
             envs=lambda: AsyncEnvClient(server.url, PythonEnv),
             policy=policy,
             tasks=math_tasks(TASKS, seed=0),
             group_size=GROUP_SIZE,
-            max_steps=1,
             batch_size=GROUP_SIZE * 4,
             concurrency=16,
             total=TASKS * GROUP_SIZE,

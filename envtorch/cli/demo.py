@@ -36,11 +36,10 @@ def run(args: argparse.Namespace) -> int:
 
     tasks = math_tasks(args.tasks, seed=args.seed)
     collector = Collector(
-        envs=lambda: make("python-math", step_timeout=5.0),
+        envs=lambda: make("python-math", step_timeout=5.0, max_steps=2),
         policy=scripted_policy,
         tasks=tasks,
         group_size=args.group_size,
-        max_steps=2,
         batch_size=args.group_size * 4,
         concurrency=args.concurrency,
         total=args.tasks * args.group_size,

@@ -57,8 +57,9 @@ class Collector:
     - `tasks`: any iterable: a list, a generator, a `datasets.Dataset`, a torch `DataLoader`
       (batches are split into single tasks). Each task goes to `env.reset(task=...)` in
       `group_size` episodes that form one group. The source is started over when it ends if
-      `cycle` and it can be iterated again; `total` stops after that many episodes.
-    - `max_steps`: the collector's own step budget per episode; hitting it truncates the episode.
+      `cycle` and it can be iterated again; `total` stops after that many episodes. An episode
+      runs until an observation is `done`: its step budget is the env's (`make("echo",
+      max_steps=8)`), whose last observation comes back `truncated`.
     - `batch_size`: trajectories per batch, a multiple of `group_size`, so a batch holds whole
       groups; the last batch may be smaller.
     - `seed`: with a seed, the episodes of group `g` are reset with `seed + g` and batches hold
@@ -84,7 +85,6 @@ class Collector:
         tasks: Iterable[Any],
         *,
         group_size: int = 1,
-        max_steps: int = 16,
         batch_size: int = 64,
         concurrency: int = 64,
         total: int | None = None,
@@ -100,7 +100,6 @@ class Collector:
             raise TypeError(f"tasks must be iterable, got {type(tasks).__name__}")
         for name, value in [
             ("group_size", group_size),
-            ("max_steps", max_steps),
             ("batch_size", batch_size),
             ("concurrency", concurrency),
         ]:
@@ -117,7 +116,6 @@ class Collector:
         self.policy = policy
         self.tasks = tasks
         self.group_size = group_size
-        self.max_steps = max_steps
         self.batch_size = batch_size
         self.concurrency = concurrency
         self.total = total
@@ -203,7 +201,7 @@ class Collector:
     async def _run_episode(
         self, env: _EnvSlot, policy: _PolicyBatcher, spec: EpisodeSpec
     ) -> Trajectory:
-        """One episode: reset with the task, then ask the policy and step until done or budget."""
+        """One episode: reset with the task, then ask the policy and step until it is done."""
         trajectory = Trajectory(task=spec.task, group=spec.group, episode=spec.episode)
         start = time.perf_counter()
         try:
@@ -211,9 +209,6 @@ class Collector:
                 "reset", seed=spec.seed, task=spec.task
             )
             while not observation.done:
-                if len(trajectory.steps) == self.max_steps:
-                    trajectory.truncated = True
-                    break
                 asked = time.perf_counter()
                 action = await policy.act(
                     PolicyInput(
@@ -232,7 +227,7 @@ class Collector:
                 observation = result
             trajectory.last_observation = observation
             trajectory.done = observation.done
-            trajectory.truncated = trajectory.truncated or observation.truncated
+            trajectory.truncated = observation.truncated
         except _PolicyFailed as failure:
             trajectory.failure = str(failure)
         except Exception as error:

@@ -26,11 +26,11 @@ class Trajectory:
 
     `group` numbers the task in the order the task source gave it (the `group_size` episodes of one
     task share it) and `episode` numbers the episode within the collection. `done` and `truncated`
-    come from the last observation; `truncated` is also set when the collector's `max_steps` ended
-    the episode. `failure` says why the episode could not finish (an env or the policy raised, the
-    server went away); a failed trajectory has no `reward`. The timings are seconds: `seconds` from
-    reset to the end, `policy_seconds` of it spent waiting for actions and `env_seconds` the rest
-    (env calls and the collector's bookkeeping).
+    come from the last observation: `truncated` when a budget of the env, such as its `max_steps`,
+    ended the episode rather than the task. `failure` says why the episode could not finish (an env
+    or the policy raised, the server went away); a failed trajectory has no `reward`. The timings
+    are seconds: `seconds` from reset to the end, `policy_seconds` of it spent waiting for actions
+    and `env_seconds` the rest (env calls and the collector's bookkeeping).
     """
 
     task: Any

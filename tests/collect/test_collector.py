@@ -1,6 +1,7 @@
 import asyncio
 import threading
 import time
+from functools import partial
 
 import pytest
 
@@ -14,6 +15,11 @@ pytestmark = pytest.mark.timeout(60)
 
 def say_step(inputs: list[PolicyInput]) -> list[EchoAction]:
     return [EchoAction(message=f"g{item.group} step {len(item.history)}") for item in inputs]
+
+
+def echo(max_steps: int):
+    """A factory of echo envs whose episodes end truncated after `max_steps` steps."""
+    return partial(EchoEnv, max_steps=max_steps)
 
 
 def collect(**kwargs) -> list[Batch]:
@@ -31,11 +37,10 @@ def summary(batches: list[Batch]) -> list[list[tuple]]:
 def test_echo_collection_is_deterministic_under_a_seed():
     def run():
         return collect(
-            envs=EchoEnv,
+            envs=echo(3),
             policy=say_step,
             tasks=["a", "b", "c", "d", "e"],
             group_size=2,
-            max_steps=3,
             batch_size=4,
             concurrency=3,
             total=10,
@@ -51,16 +56,15 @@ def test_echo_collection_is_deterministic_under_a_seed():
     first_steps = trajectories[0].steps
     assert [s.action.message for s in first_steps] == ["g0 step 0", "g0 step 1", "g0 step 2"]
     assert trajectories[0].reward == pytest.approx(0.9 * 3)
-    assert all(t.truncated and not t.done and t.failure is None for t in trajectories)
+    assert all(t.truncated and t.done and t.failure is None for t in trajectories)
 
 
 def test_each_task_runs_group_size_times_and_batches_hold_whole_groups():
     batches = collect(
-        envs=EchoEnv,
+        envs=echo(1),
         policy=say_step,
         tasks=range(6),
         group_size=4,
-        max_steps=1,
         batch_size=8,
         concurrency=5,
         total=24,
@@ -88,11 +92,10 @@ class _SeededEcho(EchoEnv):
 
 def test_group_members_share_their_reset_seed():
     batches = collect(
-        envs=_SeededEcho,
+        envs=partial(_SeededEcho, max_steps=1),
         policy=say_step,
         tasks=["x", "y", "z"],
         group_size=3,
-        max_steps=1,
         batch_size=9,
         total=9,
         seed=100,
@@ -109,10 +112,9 @@ def test_async_policy_gets_the_waiting_episodes_in_one_call():
         return say_step(inputs)
 
     batches = collect(
-        envs=EchoEnv,
+        envs=echo(2),
         policy=policy,
         tasks=range(16),
-        max_steps=2,
         batch_size=16,
         concurrency=16,
         total=16,
@@ -128,7 +130,7 @@ class _AsyncEcho:
     instances = []
 
     def __init__(self):
-        self.env = EchoEnv()
+        self.env = EchoEnv(max_steps=2)
         self.closed = False
         self.threads = set()
         _AsyncEcho.instances.append(self)
@@ -153,7 +155,6 @@ def test_async_env_handles_are_awaited_on_the_loop_and_closed():
         envs=_AsyncEcho,
         policy=say_step,
         tasks=range(6),
-        max_steps=2,
         batch_size=6,
         concurrency=3,
         cycle=False,
@@ -167,9 +168,9 @@ def test_async_env_handles_are_awaited_on_the_loop_and_closed():
 def test_async_factory_is_awaited():
     async def make_env():
         await asyncio.sleep(0)
-        return EchoEnv()
+        return EchoEnv(max_steps=1)
 
-    batches = collect(envs=make_env, policy=say_step, tasks=[1, 2], max_steps=1, total=2)
+    batches = collect(envs=make_env, policy=say_step, tasks=[1, 2], total=2)
     assert [t.failure for t in batches[0]] == [None, None]
 
 
@@ -189,7 +190,11 @@ class _Rendezvous(EchoEnv):
 
 def test_a_blocking_sync_env_moves_to_worker_threads():
     batches = collect(
-        envs=_Rendezvous, policy=say_step, tasks=range(2), max_steps=2, batch_size=2, total=2
+        envs=partial(_Rendezvous, max_steps=2),
+        policy=say_step,
+        tasks=range(2),
+        batch_size=2,
+        total=2,
     )
     assert [t.failure for t in batches[0]] == [None, None]
     assert [len(t.steps) for t in batches[0]] == [2, 2]
@@ -213,10 +218,10 @@ def threads_of_one_episode(env_type: type, steps: int) -> list[threading.Thread]
     envs = []
 
     def make_env():
-        envs.append(env_type())
+        envs.append(env_type(max_steps=steps))
         return envs[-1]
 
-    collect(envs=make_env, policy=say_step, tasks=[1], max_steps=steps, total=1)
+    collect(envs=make_env, policy=say_step, tasks=[1], total=1)
     (threads,) = [env.threads for env in envs]
     return threads
 
@@ -231,7 +236,7 @@ class _Breaks(EchoEnv):
     made = 0
 
     def __init__(self):
-        super().__init__()
+        super().__init__(max_steps=2)
         _Breaks.made += 1
 
     def _reset(self, *, seed, task):
@@ -246,7 +251,6 @@ def test_an_env_that_raises_marks_the_episode_and_is_replaced():
         envs=_Breaks,
         policy=say_step,
         tasks=["ok", "boom", "ok"],
-        max_steps=2,
         batch_size=3,
         concurrency=1,
         cycle=False,
@@ -271,11 +275,9 @@ def test_a_failing_env_factory_marks_episodes_and_the_collection_goes_on():
         attempts.append(1)
         if len(attempts) == 1:
             raise ConnectionRefusedError("server gone")
-        return EchoEnv()
+        return EchoEnv(max_steps=1)
 
-    batches = collect(
-        envs=flaky, policy=say_step, tasks=[1, 2], max_steps=1, concurrency=1, cycle=False
-    )
+    batches = collect(envs=flaky, policy=say_step, tasks=[1, 2], concurrency=1, cycle=False)
     failures = [t.failure for t in batches[0]]
     assert failures[0] == "creating the env raised ConnectionRefusedError: server gone"
     assert failures[1] is None
@@ -287,29 +289,25 @@ def test_a_policy_that_raises_fails_its_episodes_only():
             raise ValueError("model server returned 500")
         return say_step(inputs)
 
-    batches = collect(
-        envs=EchoEnv, policy=policy, tasks=range(3), max_steps=2, concurrency=1, cycle=False
-    )
+    batches = collect(envs=echo(2), policy=policy, tasks=range(3), concurrency=1, cycle=False)
     failures = [t.failure for t in batches[0]]
     assert failures == [None, "policy raised ValueError: model server returned 500", None]
 
 
 def test_a_policy_with_the_wrong_number_of_actions_fails_its_episodes():
-    batches = collect(envs=EchoEnv, policy=lambda inputs: [], tasks=[1], max_steps=2, cycle=False)
+    batches = collect(envs=echo(2), policy=lambda inputs: [], tasks=[1], cycle=False)
     assert batches[0][0].failure == "policy returned 0 actions for 1 inputs"
 
 
 def test_a_wrong_action_is_an_env_failure_that_names_the_call():
     batches = collect(
-        envs=EchoEnv, policy=lambda inputs: ["hi"] * len(inputs), tasks=[1], cycle=False
+        envs=echo(2), policy=lambda inputs: ["hi"] * len(inputs), tasks=[1], cycle=False
     )
     assert batches[0][0].failure.startswith("env.step raised TypeError: EchoEnv.step() expects")
 
 
 def test_episodes_end_when_the_env_says_done():
-    batches = collect(
-        envs=lambda: EchoEnv(max_steps=2), policy=say_step, tasks=[1], max_steps=5, cycle=False
-    )
+    batches = collect(envs=lambda: EchoEnv(max_steps=2), policy=say_step, tasks=[1], cycle=False)
     trajectory = batches[0][0]
     assert len(trajectory.steps) == 2
     assert trajectory.done and trajectory.truncated
@@ -324,7 +322,7 @@ def test_history_holds_the_steps_so_far():
         seen.extend(inputs)
         return say_step(inputs)
 
-    collect(envs=EchoEnv, policy=policy, tasks=[1], max_steps=3, cycle=False)
+    collect(envs=echo(3), policy=policy, tasks=[1], cycle=False)
     assert [len(item.history) for item in seen] == [0, 1, 2]
     assert seen[2].history[1].action.message == "g0 step 1"
     assert seen[2].observation.echoed_message == "g0 step 1"
@@ -337,7 +335,7 @@ def test_every_input_carries_the_observation_reset_returned():
         seen.extend(inputs)
         return say_step(inputs)
 
-    collect(envs=EchoEnv, policy=policy, tasks=[1], max_steps=3, cycle=False)
+    collect(envs=echo(3), policy=policy, tasks=[1], cycle=False)
     first = seen[0].observation
     assert first.echoed_message == ""
     assert all(item.first_observation is first for item in seen) and len(seen) == 3
@@ -345,11 +343,11 @@ def test_every_input_carries_the_observation_reset_returned():
 
 
 def test_tasks_cycle_until_total_and_stop_when_a_generator_ends():
-    cycled = collect(envs=EchoEnv, policy=say_step, tasks=["a", "b"], max_steps=1, total=5, seed=0)
+    cycled = collect(envs=echo(1), policy=say_step, tasks=["a", "b"], total=5, seed=0)
     assert [t.task for batch in cycled for t in batch] == ["a", "b", "a", "b", "a"]
-    once = collect(envs=EchoEnv, policy=say_step, tasks=iter(["a", "b"]), max_steps=1, seed=0)
+    once = collect(envs=echo(1), policy=say_step, tasks=iter(["a", "b"]), seed=0)
     assert [t.task for batch in once for t in batch] == ["a", "b"]
-    empty = collect(envs=EchoEnv, policy=say_step, tasks=[], max_steps=1)
+    empty = collect(envs=echo(1), policy=say_step, tasks=[])
     assert empty == []
 
 
@@ -359,14 +357,14 @@ def test_an_error_in_the_task_source_ends_the_collection():
         raise OSError("dataset shard missing")
 
     with pytest.raises(OSError, match="dataset shard missing"):
-        collect(envs=EchoEnv, policy=say_step, tasks=tasks(), max_steps=1)
+        collect(envs=echo(1), policy=say_step, tasks=tasks())
 
 
 class _Tracked(EchoEnv):
     open_count = 0
 
     def __init__(self):
-        super().__init__()
+        super().__init__(max_steps=2)
         _Tracked.open_count += 1
 
     def _close(self):
@@ -375,9 +373,7 @@ class _Tracked(EchoEnv):
 
 def test_stopping_early_closes_every_env():
     _Tracked.open_count = 0
-    collector = Collector(
-        _Tracked, say_step, tasks=range(1000), max_steps=2, batch_size=4, progress=False
-    )
+    collector = Collector(_Tracked, say_step, tasks=range(1000), batch_size=4, progress=False)
     for index, _batch in enumerate(collector):
         if index == 2:
             break
@@ -386,16 +382,14 @@ def test_stopping_early_closes_every_env():
 
 def test_async_for_inside_a_running_loop():
     async def main():
-        collector = Collector(EchoEnv, say_step, tasks=range(4), total=4, progress=False)
+        collector = Collector(echo(2), say_step, tasks=range(4), total=4, progress=False)
         return [len(batch) async for batch in collector]
 
     assert asyncio.run(main()) == [4]
 
 
 def test_a_collector_can_be_iterated_again_from_the_start():
-    collector = Collector(
-        EchoEnv, say_step, tasks=["a", "b"], max_steps=1, total=2, seed=0, progress=False
-    )
+    collector = Collector(echo(1), say_step, tasks=["a", "b"], total=2, seed=0, progress=False)
     assert summary(list(collector)) == summary(list(collector))
 
 
@@ -410,7 +404,7 @@ def test_progress_bar_shows_turns_and_reward(capsys):
 
     tqdm.__init__ = forced
     try:
-        collect(envs=EchoEnv, policy=say_step, tasks=range(4), max_steps=2, total=4, progress=True)
+        collect(envs=echo(2), policy=say_step, tasks=range(4), total=4, progress=True)
     finally:
         tqdm.__init__ = original
     shown = capsys.readouterr().err
@@ -423,7 +417,7 @@ def test_progress_bar_shows_turns_and_reward(capsys):
         ({"batch_size": 6, "group_size": 4}, "multiple of group_size"),
         ({"total": 3, "group_size": 2}, "total must be a positive multiple"),
         ({"concurrency": 0}, "concurrency must be a positive integer"),
-        ({"max_steps": 0}, "max_steps must be a positive integer"),
+        ({"batch_size": 0}, "batch_size must be a positive integer"),
     ],
 )
 def test_bad_settings_are_refused(arguments, message):
@@ -448,7 +442,11 @@ class _Counter(Environment[EchoAction, Observation, State]):
 
 def test_episodes_of_different_lengths_are_batched_as_they_finish():
     batches = collect(
-        envs=_Counter, policy=say_step, tasks=[5, 1, 3, 2], max_steps=10, batch_size=4, total=4
+        envs=partial(_Counter, max_steps=10),
+        policy=say_step,
+        tasks=[5, 1, 3, 2],
+        batch_size=4,
+        total=4,
     )
     trajectories = batches[0]
     assert sorted(t.reward for t in trajectories) == [1.0, 2.0, 3.0, 5.0]
@@ -469,13 +467,13 @@ def test_a_sync_policy_may_return_an_awaitable():
     async def later(inputs):
         return say_step(inputs)
 
-    batches = collect(envs=EchoEnv, policy=lambda inputs: later(inputs), tasks=[1], total=2)
+    batches = collect(envs=echo(2), policy=lambda inputs: later(inputs), tasks=[1], total=2)
     assert [t.failure for batch in batches for t in batch] == [None, None]
 
 
 def test_iterating_inside_a_running_loop_points_to_async_for():
     async def main():
-        collector = Collector(EchoEnv, say_step, tasks=[1], total=1, progress=False)
+        collector = Collector(echo(2), say_step, tasks=[1], total=1, progress=False)
         with pytest.raises(RuntimeError, match="async for batch in collector"):
             next(iter(collector))
         return [batch async for batch in collector]
@@ -494,7 +492,7 @@ class _CountedSource:
 
 def test_a_reiterable_source_is_iterated_once_per_pass():
     source = _CountedSource()
-    collect(envs=EchoEnv, policy=say_step, tasks=source, total=4, max_steps=1)
+    collect(envs=echo(1), policy=say_step, tasks=source, total=4)
     assert source.passes == 2
 
 

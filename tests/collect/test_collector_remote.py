@@ -1,5 +1,6 @@
 import http.client
 import json
+from functools import partial
 from urllib.parse import urlsplit
 
 import pytest
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.timeout(90)
 
 @pytest.fixture(scope="module")
 def url():
-    with serve_in_thread(create_app(EchoEnv)) as server_url:
+    with serve_in_thread(create_app(partial(EchoEnv, max_steps=4))) as server_url:
         yield server_url
 
 
@@ -58,7 +59,6 @@ def test_many_remote_sessions_collect_deterministically_under_a_seed(url):
             say_step,
             tasks=["a", "b", "c", "d", "e", "f", "g", "h"],
             group_size=4,
-            max_steps=4,
             batch_size=16,
             concurrency=32,
             total=96,
@@ -81,8 +81,10 @@ def test_many_remote_sessions_collect_deterministically_under_a_seed(url):
     assert wait_until(lambda: open_sessions(url) == 0)
 
 
-def test_stopping_the_server_mid_collection_marks_failures_and_the_collection_ends():
-    provider = LocalProcessProvider("echo")
+def test_stopping_the_server_mid_collection_marks_failures_and_the_collection_ends(tmp_path):
+    task_file = tmp_path / "echo.yaml"
+    task_file.write_text("id: echo-50\nenv: echo\nmax_steps: 50\n")
+    provider = LocalProcessProvider(str(task_file))
     server_url = provider.start()
     try:
         collector = Collector(
@@ -90,7 +92,6 @@ def test_stopping_the_server_mid_collection_marks_failures_and_the_collection_en
             say_step,
             tasks=range(100),
             group_size=2,
-            max_steps=50,
             batch_size=8,
             concurrency=8,
             total=40,
