@@ -50,7 +50,7 @@ _LAZY = {
     "Batch": "envtorch.collect",
     "MCPServer": "envtorch.tools",
     "SandboxUnavailable": "envtorch.sandbox.errors",
-    "check_env": "envtorch.checker",
+    "check_env": "envtorch.env_checker",
 }
 
 __all__ = [

@@ -130,9 +130,9 @@ def _registered_factory(spec: EnvSpec) -> Callable[..., Environment]:
 
 def _task_file_factory(path: str) -> Callable[..., Environment]:
     """A factory for the env a task file names, with the file's budgets as keyword arguments."""
-    from envtorch.tasks import load_task_spec
+    from envtorch.taskfile import TaskFile
 
-    task_file = load_task_spec(path)
+    task_file = TaskFile.load(path)
     factory = resolve(task_file.env)
     return functools.partial(factory, **task_file.kwargs_for(factory))
 

@@ -9,7 +9,7 @@ from envtorch.collect import Batch
 from envtorch.core import MissingDependency
 from envtorch.core.extras import import_optional
 from envtorch.envs.math import reasoning_gym_tasks
-from envtorch.tasks import DatasetRef, TaskSpec
+from envtorch.taskfile import DatasetRef, TaskFile
 from envtorch.tools import MCPServer, MCPToolset
 
 NEEDS_AN_EXTRA = """
@@ -40,7 +40,7 @@ def test_the_helper_names_the_extra_and_the_caller(monkeypatch):
         (
             "datasets",
             "datasets",
-            lambda: TaskSpec(id="t", env="echo", dataset=DatasetRef(name="gsm8k")).load_tasks(),
+            lambda: TaskFile(id="t", env="echo", dataset=DatasetRef(name="gsm8k")).load_tasks(),
         ),
     ],
 )

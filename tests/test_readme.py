@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from envtorch.checker import check_env
+from envtorch.env_checker import check_env
 
 README = Path(__file__).parents[1] / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)

@@ -20,8 +20,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the subcommand; return its exit code."""
-    from envtorch.checker import CheckFailed, check_env
     from envtorch.core import EnvtorchError
+    from envtorch.env_checker import CheckFailed, check_env
     from envtorch.registry import resolve
 
     try:

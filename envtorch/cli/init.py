@@ -107,7 +107,7 @@ class {env_class}(Environment[{action_class}, {observation_class}, {state_class}
 
 TESTS = """\
 from envtorch import EnvClient
-from envtorch.checker import check_env
+from envtorch.env_checker import check_env
 from envtorch.server import create_app, serve_in_thread
 
 from {package} import {action_class}, {env_class}

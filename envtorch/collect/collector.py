@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from envtorch.collect.tasks import EpisodeSpec, episode_specs
+from envtorch.collect.episodes import Episode, episodes
 from envtorch.collect.trajectory import Batch, Step, Trajectory
 from envtorch.core.placement import CallPlacement
 
@@ -142,7 +142,7 @@ class Collector:
 
     async def _batches(self) -> AsyncIterator[Batch]:
         """The main loop: start the slots and the policy, batch whole groups as they finish."""
-        episodes = episode_specs(
+        planned = episodes(
             self.tasks,
             group_size=self.group_size,
             cycle=self.cycle,
@@ -153,7 +153,7 @@ class Collector:
         policy = _PolicyBatcher(self.policy, executor)
         finished: asyncio.Queue[Trajectory | None] = asyncio.Queue()
         slots = [
-            asyncio.create_task(self._run_slot(episodes, policy, executor, finished))
+            asyncio.create_task(self._run_slot(planned, policy, executor, finished))
             for _ in range(self.concurrency)
         ]
         serving = asyncio.create_task(policy.serve())
@@ -181,7 +181,7 @@ class Collector:
 
     async def _run_slot(
         self,
-        episodes: Iterator[EpisodeSpec],
+        planned: Iterator[Episode],
         policy: _PolicyBatcher,
         executor: ThreadPoolExecutor,
         finished: asyncio.Queue[Trajectory | None],
@@ -192,21 +192,21 @@ class Collector:
         """
         env = _EnvSlot(self.envs, executor)
         try:
-            for spec in episodes:
-                finished.put_nowait(await self._run_episode(env, policy, spec))
+            for episode in planned:
+                finished.put_nowait(await self._run_episode(env, policy, episode))
         finally:
             await env.discard()
             finished.put_nowait(None)
 
     async def _run_episode(
-        self, env: _EnvSlot, policy: _PolicyBatcher, spec: EpisodeSpec
+        self, env: _EnvSlot, policy: _PolicyBatcher, episode: Episode
     ) -> Trajectory:
         """One episode: reset with the task, then ask the policy and step until it is done."""
-        trajectory = Trajectory(task=spec.task, group=spec.group, episode=spec.episode)
+        trajectory = Trajectory(task=episode.task, group=episode.group, episode=episode.number)
         start = time.perf_counter()
         try:
             observation = first_observation = await env.call(
-                "reset", seed=spec.seed, task=spec.task
+                "reset", seed=episode.seed, task=episode.task
             )
             while not observation.done:
                 asked = time.perf_counter()
@@ -215,8 +215,8 @@ class Collector:
                         observation=observation,
                         first_observation=first_observation,
                         history=tuple(trajectory.steps),
-                        group=spec.group,
-                        episode=spec.episode,
+                        group=episode.group,
+                        episode=episode.number,
                     )
                 )
                 trajectory.policy_seconds += time.perf_counter() - asked

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from envtorch import Compose, ResetNeeded, make
-from envtorch.checker import check_env
 from envtorch.core import encode
+from envtorch.env_checker import check_env
 from envtorch.envs.math import AnswerReward
 from envtorch.envs.python import (
     CodeAction,

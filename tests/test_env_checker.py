@@ -6,8 +6,8 @@ from typing import Any
 import pytest
 
 from envtorch import Action, Environment, Observation, State, hidden
-from envtorch.checker import CheckFailed, check_env, minimal_instance
 from envtorch.cli import main
+from envtorch.env_checker import CheckFailed, check_env, minimal_instance
 from envtorch.envs.echo import EchoAction, EchoEnv, EchoObservation
 
 
@@ -101,7 +101,7 @@ def test_check_uses_given_actions():
 def test_cli_check(capsys):
     assert main(["check", "echo"]) == 0
     assert "EchoEnv passed 10 checks" in capsys.readouterr().out
-    assert main(["check", "tests.test_checker:UnseededEnv"]) == 1
+    assert main(["check", "tests.test_env_checker:UnseededEnv"]) == 1
     assert "FAILED UnseededEnv: determinism" in capsys.readouterr().out
     assert main(["check", "no-such-env"]) == 2
     assert "error: no environment registered as 'no-such-env'" in capsys.readouterr().out

@@ -4,7 +4,7 @@ import pytest
 
 from envtorch import make
 from envtorch.envs.echo import EchoAction, EchoEnv
-from envtorch.tasks import TaskSpecError, load_task_spec
+from envtorch.taskfile import TaskFile, TaskFileError
 
 SPEC = """
 id: echo-short
@@ -37,7 +37,7 @@ def test_make_a_task_file_enforces_the_step_budget(spec_file):
 
 
 def test_spec_fields_and_tasks(spec_file):
-    spec = load_task_spec(spec_file)
+    spec = TaskFile.load(spec_file)
     assert spec.name == "Short echoes" and spec.env == "echo"
     assert list(spec.load_tasks()) == [{"prompt": "hi"}]
     assert spec.evaluation.score([1.0, 0.0, 2.0, 0.0]) == 0.5
@@ -62,21 +62,21 @@ def test_spec_fields_and_tasks(spec_file):
 def test_validation_errors_name_file_and_key(tmp_path, text, message):
     path = tmp_path / "bad.yaml"
     path.write_text(text)
-    with pytest.raises(TaskSpecError) as raised:
-        load_task_spec(path)
+    with pytest.raises(TaskFileError) as raised:
+        TaskFile.load(path)
     assert str(raised.value).startswith(str(path))
     assert message in str(raised.value)
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(TaskSpecError, match="cannot read the task spec"):
-        load_task_spec(tmp_path / "absent.yaml")
+    with pytest.raises(TaskFileError, match="cannot read the task file"):
+        TaskFile.load(tmp_path / "absent.yaml")
 
 
 def test_budgets_an_env_cannot_enforce_are_refused(tmp_path):
     path = tmp_path / "spec.yaml"
     path.write_text("id: x\nenv: echo\nresources: {memory_mb: 256}\n")
-    with pytest.raises(TaskSpecError, match="cannot enforce memory_mb"):
+    with pytest.raises(TaskFileError, match="cannot enforce memory_mb"):
         make(path)
 
 
@@ -87,33 +87,33 @@ def _spec_with_dataset(tmp_path, dataset):
 
 
 def test_dataset_needs_exactly_one_source(tmp_path):
-    with pytest.raises(TaskSpecError, match="exactly one of `path`, `name` or `generator`"):
-        load_task_spec(_spec_with_dataset(tmp_path, "{path: a.jsonl, name: gsm8k}"))
-    with pytest.raises(TaskSpecError, match="exactly one"):
-        load_task_spec(_spec_with_dataset(tmp_path, "{split: train}"))
+    with pytest.raises(TaskFileError, match="exactly one of `path`, `name` or `generator`"):
+        TaskFile.load(_spec_with_dataset(tmp_path, "{path: a.jsonl, name: gsm8k}"))
+    with pytest.raises(TaskFileError, match="exactly one"):
+        TaskFile.load(_spec_with_dataset(tmp_path, "{split: train}"))
 
 
 def test_tasks_from_a_generator_and_yaml_and_json(tmp_path):
-    spec = load_task_spec(
+    spec = TaskFile.load(
         _spec_with_dataset(
             tmp_path, "{generator: 'envtorch.envs.math:math_tasks', kwargs: {size: 3}}"
         )
     )
     assert len(spec.load_tasks()) == 3
     (tmp_path / "t.yaml").write_text("- {prompt: a}\n- {prompt: b}\n")
-    assert load_task_spec(_spec_with_dataset(tmp_path, "{path: t.yaml}")).load_tasks() == [
+    assert TaskFile.load(_spec_with_dataset(tmp_path, "{path: t.yaml}")).load_tasks() == [
         {"prompt": "a"},
         {"prompt": "b"},
     ]
     (tmp_path / "t.json").write_text('[{"prompt": "c"}]')
-    assert load_task_spec(_spec_with_dataset(tmp_path, "{path: t.json}")).load_tasks() == [
+    assert TaskFile.load(_spec_with_dataset(tmp_path, "{path: t.json}")).load_tasks() == [
         {"prompt": "c"}
     ]
 
 
 def test_unreadable_task_files_name_the_file(tmp_path):
-    with pytest.raises(TaskSpecError, match="missing.jsonl: cannot read the tasks"):
-        load_task_spec(_spec_with_dataset(tmp_path, "{path: missing.jsonl}")).load_tasks()
+    with pytest.raises(TaskFileError, match="missing.jsonl: cannot read the tasks"):
+        TaskFile.load(_spec_with_dataset(tmp_path, "{path: missing.jsonl}")).load_tasks()
     (tmp_path / "bad.json").write_text("{not json")
-    with pytest.raises(TaskSpecError, match="bad.json: not a list of tasks"):
-        load_task_spec(_spec_with_dataset(tmp_path, "{path: bad.json}")).load_tasks()
+    with pytest.raises(TaskFileError, match="bad.json: not a list of tasks"):
+        TaskFile.load(_spec_with_dataset(tmp_path, "{path: bad.json}")).load_tasks()

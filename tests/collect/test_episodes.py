@@ -1,6 +1,7 @@
 import pytest
 
 from envtorch.collect import Collector
+from envtorch.collect.episodes import Episode, episodes
 from envtorch.envs.math import MathAnswer, MathEnv, math_tasks
 
 pytestmark = pytest.mark.timeout(60)
@@ -93,3 +94,19 @@ def test_built_in_math_tasks_feed_the_collector():
     )
     (batch,) = list(collector)
     assert batch.rewards() == [1.0] * 16
+
+
+def test_episodes_number_each_task_group_size_times_with_the_group_seed():
+    planned = list(episodes(["a", "b"], group_size=2, cycle=False, total=None, seed=5))
+    assert planned == [
+        Episode(task="a", group=0, number=0, seed=5),
+        Episode(task="a", group=0, number=1, seed=5),
+        Episode(task="b", group=1, number=2, seed=6),
+        Episode(task="b", group=1, number=3, seed=6),
+    ]
+    cycled = episodes(["a"], group_size=1, cycle=True, total=3, seed=None)
+    assert [(e.task, e.number, e.seed) for e in cycled] == [
+        ("a", 0, None),
+        ("a", 1, None),
+        ("a", 2, None),
+    ]

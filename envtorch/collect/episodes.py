@@ -13,35 +13,38 @@ from typing import Any
 
 
 @dataclass(frozen=True)
-class EpisodeSpec:
-    """What one episode runs: its task, its group (the task's number), its number and reset seed."""
+class Episode:
+    """An episode to run: its task, its group (the task's number), its number and reset seed.
+
+    `number` counts the episodes of the collection; its `Trajectory` carries it as `episode`.
+    """
 
     task: Any
     group: int
-    episode: int
+    number: int
     seed: int | None
 
 
-def episode_specs(
+def episodes(
     tasks: Iterable[Any],
     *,
     group_size: int,
     cycle: bool,
     total: int | None,
     seed: int | None,
-) -> Iterator[EpisodeSpec]:
+) -> Iterator[Episode]:
     """Each task `group_size` times in a row, until `total` episodes or the tasks run out.
 
     With `cycle`, a source that can be iterated again starts over when it ends. The episodes of a
     group share the reset seed `seed + group` (None without a seed), so they begin alike.
     """
-    episode = 0
+    number = 0
     for group, task in enumerate(_tasks(tasks, cycle)):
         group_seed = None if seed is None else seed + group
         for _ in range(group_size):
-            yield EpisodeSpec(task=task, group=group, episode=episode, seed=group_seed)
-            episode += 1
-            if total is not None and episode >= total:
+            yield Episode(task=task, group=group, number=number, seed=group_seed)
+            number += 1
+            if total is not None and number >= total:
                 return
 
 

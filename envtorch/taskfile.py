@@ -1,4 +1,4 @@
-"""Task specs: a YAML file that names an environment, its budgets, resources and evaluation.
+"""Task files: a YAML file that names an environment, its budgets, resources and evaluation.
 
 ```yaml
 id: arithmetic-easy
@@ -12,8 +12,8 @@ evaluation: {metric: mean_reward, threshold: 0.8}
 dataset: {path: tasks.jsonl}
 ```
 
-`envtorch.make("spec.yaml")` builds the configured environment; the environment enforces the
-budgets.
+`envtorch.make("task.yaml")` builds the configured environment, which enforces the budgets;
+`TaskFile.load("task.yaml")` reads the file.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from envtorch.core.extras import import_optional
 from envtorch.registry import load
 
 
-class TaskSpecError(EnvtorchError, ValueError):
-    """A task spec file is missing, unreadable or does not match the expected shape."""
+class TaskFileError(EnvtorchError, ValueError):
+    """A task file is missing, unreadable or does not match the expected shape."""
 
 
 class _Strict(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
@@ -89,8 +89,8 @@ class DatasetRef(_Strict):
             )
 
 
-class TaskSpec(_Strict):
-    """A validated task spec. `env` is a registered id or `"module:Class"`."""
+class TaskFile(_Strict):
+    """A validated task file. `env` is any target `envtorch.make` takes, such as a registered id."""
 
     id: str
     env: str
@@ -104,16 +104,35 @@ class TaskSpec(_Strict):
     dataset: DatasetRef | None = None
     source: str = ""
 
+    @classmethod
+    def load(cls, path: str | Path) -> TaskFile:
+        """Read and validate a task file, with errors naming the file and the key."""
+        import yaml
+
+        path = Path(path)
+        try:
+            raw = yaml.safe_load(path.read_text())
+        except OSError as error:
+            raise TaskFileError(f"{path}: cannot read the task file: {error.strerror}") from None
+        except yaml.YAMLError as error:
+            raise TaskFileError(f"{path}: not valid YAML: {error}") from None
+        if not isinstance(raw, dict):
+            raise TaskFileError(f"{path}: expected a mapping of keys at the top level")
+        try:
+            return msgspec.convert({**raw, "source": str(path)}, cls)
+        except msgspec.ValidationError as error:
+            raise TaskFileError(f"{path}: {_readable(error)}") from None
+
     def load_tasks(self) -> Iterable[Any]:
-        """The tasks of the spec's dataset reference."""
+        """The tasks of the file's dataset reference."""
         if self.dataset is None:
-            raise TaskSpecError(f"{self.source or self.id}: the spec has no `dataset`")
+            raise TaskFileError(f"{self.source or self.id}: the task file has no `dataset`")
         return _load_tasks(self.dataset, Path(self.source).parent if self.source else Path.cwd())
 
     def kwargs_for(self, factory: Callable[..., Any]) -> dict[str, Any]:
         """The keyword arguments the file gives its env's `factory`: `env_kwargs` and budgets.
 
-        A budget `factory` cannot take is a `TaskSpecError`: a budget is never dropped silently.
+        A budget `factory` cannot take is a `TaskFileError`: a budget is never dropped silently.
         """
         wanted = {
             "max_steps": self.max_steps,
@@ -125,29 +144,10 @@ class TaskSpec(_Strict):
         accepted = _accepted_keywords(inspect.unwrap(factory))
         refused = sorted(key for key in wanted if accepted is not None and key not in accepted)
         if refused:
-            raise TaskSpecError(
+            raise TaskFileError(
                 f"{self.source or self.id}: env {self.env!r} cannot enforce {', '.join(refused)}"
             )
         return {**self.env_kwargs, **wanted}
-
-
-def load_task_spec(path: str | Path) -> TaskSpec:
-    """Read and validate a task spec file, with errors naming the file and the key."""
-    import yaml
-
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as error:
-        raise TaskSpecError(f"{path}: cannot read the task spec: {error.strerror}") from None
-    except yaml.YAMLError as error:
-        raise TaskSpecError(f"{path}: not valid YAML: {error}") from None
-    if not isinstance(raw, dict):
-        raise TaskSpecError(f"{path}: expected a mapping of keys at the top level")
-    try:
-        return msgspec.convert({**raw, "source": str(path)}, TaskSpec)
-    except msgspec.ValidationError as error:
-        raise TaskSpecError(f"{path}: {_readable(error)}") from None
 
 
 def _readable(error: msgspec.ValidationError) -> str:
@@ -180,19 +180,19 @@ def _accepted_keywords(factory: Callable[..., Any]) -> set[str] | None:
 
 def _load_tasks(ref: DatasetRef, base: Path) -> Iterable[Any]:
     if ref.path is not None:
-        return _read_task_file(base / ref.path)
+        return _read_tasks(base / ref.path)
     if ref.generator is not None:
         return load(ref.generator)(**ref.kwargs)
     if ref.name is not None:
         datasets = import_optional(
-            "datasets", extra="datasets", needed_by=f"the dataset {ref.name!r} of a task spec"
+            "datasets", extra="datasets", needed_by=f"the dataset {ref.name!r} of a task file"
         )
         return datasets.load_dataset(ref.name, split=ref.split, **ref.kwargs)
     raise AssertionError("DatasetRef validates that one source is given")
 
 
-def _read_task_file(path: Path) -> list[Any]:
-    """The tasks of a JSON, JSONL or YAML file; `TaskSpecError` naming the file otherwise."""
+def _read_tasks(path: Path) -> list[Any]:
+    """The tasks of a JSON, JSONL or YAML file; `TaskFileError` naming the file otherwise."""
     import yaml
 
     try:
@@ -203,6 +203,6 @@ def _read_task_file(path: Path) -> list[Any]:
             return list(json.loads(text))
         return list(yaml.safe_load(text))
     except OSError as error:
-        raise TaskSpecError(f"{path}: cannot read the tasks: {error.strerror}") from None
+        raise TaskFileError(f"{path}: cannot read the tasks: {error.strerror}") from None
     except (ValueError, TypeError, yaml.YAMLError) as error:
-        raise TaskSpecError(f"{path}: not a list of tasks: {error}") from None
+        raise TaskFileError(f"{path}: not a list of tasks: {error}") from None
