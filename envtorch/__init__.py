@@ -42,7 +42,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "EnvClient": "envtorch.client",
     "AsyncEnvClient": "envtorch.client",
-    "ServerError": "envtorch.client",
+    "ServerError": "envtorch.wire",
     "LocalProcessProvider": "envtorch.providers",
     "Collector": "envtorch.collect",
     "PolicyInput": "envtorch.collect",

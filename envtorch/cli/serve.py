@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from envtorch.server.limits import Limits
+from envtorch.server.limits import ServerLimits
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Add this subcommand to the `envtorch` parser."""
-    defaults = Limits()
+    defaults = ServerLimits()
     parser = subparsers.add_parser(
         "serve",
         help="serve an environment over WebSocket and HTTP",
@@ -43,10 +43,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         f"(default: {defaults.idle_timeout:g})",
     )
     parser.add_argument(
-        "--step-timeout",
+        "--call-timeout",
         type=float,
-        default=defaults.step_timeout,
-        help=f"seconds one env call may take (default: {defaults.step_timeout:g})",
+        default=defaults.call_timeout,
+        help=f"seconds one env call may take (default: {defaults.call_timeout:g})",
     )
     parser.add_argument(
         "--max-message-bytes",
@@ -85,10 +85,10 @@ def run(args: argparse.Namespace) -> int:
     from envtorch.server.background import serve_forever
 
     try:
-        limits = Limits(
+        limits = ServerLimits(
             max_sessions=args.max_sessions,
             idle_timeout=args.idle_timeout or None,
-            step_timeout=args.step_timeout,
+            call_timeout=args.call_timeout,
             max_message_bytes=args.max_message_bytes,
             max_connections=args.max_connections,
             handshake_timeout=args.handshake_timeout,

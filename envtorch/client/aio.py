@@ -7,22 +7,21 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
-from envtorch.client.frames import Frames
-from envtorch.client.protocol import (
+from envtorch.client.base import (
     CLOSE_TIMEOUT,
-    ConnectionLost,
-    Protocol,
-    Reply,
+    STALE,
+    BaseEnvClient,
+    Call,
     http_url,
-    types_of,
     websocket_url,
 )
+from envtorch.client.frames import Frames
 from envtorch.client.schema import fetch_json, types_from_schema
 from envtorch.core import EnvClosed, EnvtorchError
-from envtorch.core.auth import auth_headers
+from envtorch.wire import CONNECTION_FAILED, ConnectionLost
 
 
-class AsyncEnvClient:
+class AsyncEnvClient(BaseEnvClient):
     """A remote environment for asyncio: await `reset`, `step`, `state`, `render`, `close`.
 
     Arguments and errors are those of `EnvClient`. The connection opens on `async with` or on the
@@ -39,28 +38,10 @@ class AsyncEnvClient:
         timeout: float = 120.0,
         token: str | None = None,
     ) -> None:
-        self.url = url
-        self.timeout = timeout
-        self._headers = auth_headers(token)
-        self._protocol = Protocol(*types_of(env_type)) if env_type is not None else None
+        super().__init__(url, env_type, timeout=timeout, token=token)
         self._lock = asyncio.Lock()
         self._stream: _Stream | None = None
         self._closed = False
-
-    @property
-    def action_type(self) -> type:
-        """The action dataclass this client sends."""
-        return self._require_protocol().action_type
-
-    @property
-    def observation_type(self) -> type:
-        """The observation dataclass replies decode into."""
-        return self._require_protocol().observation_type
-
-    @property
-    def state_type(self) -> type:
-        """The state dataclass state replies decode into."""
-        return self._require_protocol().state_type
 
     async def connect(self) -> AsyncEnvClient:
         """Fetch the schema if needed and open the connection. Idempotent."""
@@ -70,34 +51,20 @@ class AsyncEnvClient:
 
     async def reset(self, *, seed: int | None = None, task: Any = None) -> Any:
         """Start a new episode and return its first observation."""
-        return await self._call(
-            lambda protocol: protocol.reset(seed, task), lambda p, reply: p.observation(reply)
-        )
+        return await self._call(self._reset_call, seed, task)
 
     async def step(self, action: Any) -> Any:
         """Apply one action and return the observation."""
-        return await self._call(
-            lambda protocol: protocol.step(action), lambda p, reply: p.observation(reply)
-        )
+        return await self._call(self._step_call, action)
 
     async def state(self) -> Any:
         """The episode's state as the server sends it: `hidden` fields (`task` among them)
         stay on the server and read as their defaults here."""
-        return await self._call(
-            lambda protocol: protocol.simple("state"), lambda p, reply: p.state(reply)
-        )
-
-    @property
-    def episode_over(self) -> bool:
-        """True before the first `reset()`, once an observation came back `done`, and after the
-        server gave the episode up (a step timeout)."""
-        return self._protocol is None or self._protocol.episode_over
+        return await self._call(self._state_call)
 
     async def render(self) -> Any:
         """The server env's rendering in its render mode (None without one)."""
-        return await self._call(
-            lambda protocol: protocol.simple("render"), lambda p, reply: p.frame(reply)
-        )
+        return await self._call(self._render_call)
 
     async def close(self) -> None:
         """End the session (the server closes its env) and the connection. Idempotent."""
@@ -105,10 +72,10 @@ class AsyncEnvClient:
             if self._closed:
                 return
             self._closed = True
-            if self._stream is None or self._protocol is None:
+            if self._stream is None:
                 return
             with contextlib.suppress(EnvtorchError, TimeoutError, OSError):
-                await self._exchange(self._protocol.simple("close"), CLOSE_TIMEOUT)
+                await self._exchange(self._close_call(), CLOSE_TIMEOUT)
             self._stream.close()
 
     async def __aenter__(self) -> AsyncEnvClient:
@@ -120,46 +87,33 @@ class AsyncEnvClient:
     def __repr__(self) -> str:
         return f"AsyncEnvClient({self.url!r})"
 
-    async def _call(
-        self,
-        request: Callable[[Protocol], bytes],
-        decode: Callable[[Protocol, Reply], Any],
-    ) -> Any:
+    async def _call(self, make_call: Callable[..., Call], *args: Any) -> Any:
         async with self._lock:
             await self._connect()
-            protocol = self._require_protocol()
-            return decode(protocol, await self._exchange(request(protocol), self.timeout))
+            return await self._exchange(make_call(*args), self.timeout)
 
     async def _connect(self) -> None:
         if self._closed:
             raise EnvClosed(f"{self!r} is closed")
         if self._stream is not None:
             return
-        if self._protocol is None:
+        if self._types is None:
             url = http_url(self.url, "/schema")
             schema = await asyncio.to_thread(fetch_json, url, self._headers, self.timeout)
-            self._protocol = Protocol(*types_from_schema(schema))
+            self._types = types_from_schema(schema)
         self._stream = await _Stream.open(websocket_url(self.url), self._headers, self.timeout)
 
-    async def _exchange(self, request: bytes, timeout: float) -> Reply:
+    async def _exchange(self, call: Call, timeout: float) -> Any:
         """Send one request and wait for its reply, skipping stale replies to older requests."""
-        assert self._stream is not None and self._protocol is not None
+        assert self._stream is not None
         deadline = asyncio.get_running_loop().time() + timeout
         try:
-            self._stream.send(request)
-            while (reply := self._protocol.match(await self._stream.receive(deadline))) is None:
+            self._stream.send(call.request)
+            while (result := self._match(await self._stream.receive(deadline), call)) is STALE:
                 continue
         except TimeoutError:
-            raise Protocol.no_reply(self.url, timeout) from None
-        return reply
-
-    def _require_protocol(self) -> Protocol:
-        if self._protocol is None:
-            raise RuntimeError(
-                "the types are built from the server's /schema when connecting: "
-                "await client.connect() first, or pass env_type"
-            )
-        return self._protocol
+            raise self._no_reply(timeout) from None
+        return result
 
 
 class _Stream(asyncio.Protocol):
@@ -190,7 +144,7 @@ class _Stream(asyncio.Protocol):
                 stream.close()
             if isinstance(error, (OSError, TimeoutError)):
                 raise ConnectionLost(
-                    "connection_failed", f"cannot connect to {url}: {error or 'timed out'}"
+                    CONNECTION_FAILED, f"cannot connect to {url}: {error or 'timed out'}"
                 ) from None
             raise
         return stream

@@ -14,7 +14,8 @@ from websockets.http11 import Response
 from websockets.protocol import State
 from websockets.uri import WebSocketURI, parse_uri
 
-from envtorch.client.protocol import ConnectionLost, Protocol
+from envtorch.client.base import connection_lost
+from envtorch.wire import CONNECTION_FAILED, ConnectionLost
 
 _DATA_OPCODES = (Opcode.TEXT, Opcode.BINARY, Opcode.CONT)
 
@@ -72,7 +73,7 @@ class Frames:
                     self._fragments.clear()
         error = self._protocol.handshake_exc
         if error is not None:
-            raise ConnectionLost("connection_failed", f"cannot connect to {self.url}: {error}")
+            raise ConnectionLost(CONNECTION_FAILED, f"cannot connect to {self.url}: {error}")
 
     @property
     def closed(self) -> bool:
@@ -83,8 +84,6 @@ class Frames:
     def lost(self) -> ConnectionLost:
         """The exception for a closed connection, naming the server's reason when it gave one."""
         if not self.open:
-            return ConnectionLost("connection_failed", f"cannot connect to {self.url}: closed")
+            return ConnectionLost(CONNECTION_FAILED, f"cannot connect to {self.url}: closed")
         close = self._protocol.close_rcvd
-        return Protocol.connection_lost(
-            close.code if close else None, close.reason if close else ""
-        )
+        return connection_lost(close.code if close else None, close.reason if close else "")

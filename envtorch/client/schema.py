@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import urllib.error
 import urllib.request
 from typing import Any
 
-from envtorch.client.protocol import ConnectionLost, ServerError
-from envtorch.core import Action, Observation, State
+from envtorch.core import Action, Observation, State, ValidationError, codec
+from envtorch.wire import CONNECTION_FAILED, ConnectionLost, ServerError, error_in
 
 _BASES = {"action": Action, "observation": Observation, "state": State}
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -68,16 +67,19 @@ def fetch_json(url: str, headers: dict[str, str], timeout: float) -> Any:
     request = urllib.request.Request(url, headers=headers)
     try:
         with _opener.open(request, timeout=timeout) as response:
-            return json.loads(response.read())
+            return codec.decode(response.read(), Any)
     except urllib.error.HTTPError as error:
         raise _http_error(error) from None
-    except (OSError, ValueError) as error:
-        raise ConnectionLost("connection_failed", f"cannot GET {url}: {error}") from None
+    except (OSError, ValidationError) as error:
+        raise ConnectionLost(CONNECTION_FAILED, f"cannot GET {url}: {error}") from None
 
 
 def _http_error(error: urllib.error.HTTPError) -> ServerError:
     try:
-        data = json.loads(error.read()).get("data", {})
-        return ServerError(str(data["code"]), str(data["message"]))
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return ServerError(f"http_{error.code}", f"{error.url}: HTTP {error.code} {error.reason}")
+        body = error.read()
+    except OSError:
+        body = b""
+    reported = error_in(body)
+    if reported is not None:
+        return reported
+    return ServerError(f"http_{error.code}", f"{error.url}: HTTP {error.code} {error.reason}")

@@ -12,33 +12,27 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from envtorch.client.frames import Frames
-from envtorch.client.protocol import (
+from envtorch.client.base import (
     CLOSE_TIMEOUT,
-    ConnectionLost,
-    Protocol,
-    Reply,
+    STALE,
+    BaseEnvClient,
+    Call,
     http_url,
-    types_of,
     websocket_url,
 )
+from envtorch.client.frames import Frames
 from envtorch.client.schema import fetch_json, types_from_schema
 from envtorch.core import EnvClosed, EnvtorchError
-from envtorch.core.auth import auth_headers
+from envtorch.wire import CONNECTION_FAILED, ConnectionLost
 
 KEEPALIVE_SECONDS = 1.0
 """How often an idle `EnvClient` reads what arrived, so the server's pings get their pongs."""
 
 
-class EnvClient:
+class EnvClient(BaseEnvClient):
     """A remote environment: `reset`, `step`, `state`, `render`, `close`, like a local env.
 
-    `url` is the server (`http://127.0.0.1:8000` or its `ws://.../ws`). Replies decode into the
-    env's own dataclasses when `env_type` (the env class, or anything with `action_type`,
-    `observation_type` and `state_type`) is given; otherwise into dataclasses built from the
-    server's `/schema` (see `envtorch.client.schema`). `timeout` bounds every call in seconds;
-    `token` (default: the `ENVTORCH_TOKEN` environment variable) is sent as a bearer token.
-
+    Arguments are those of `BaseEnvClient`; without `env_type` the constructor fetches `/schema`.
     One client is one server session. Calls from several threads are safe: they take turns.
     Server errors raise `ResetNeeded`, `ValidationError` (a bad action) or `ServerError` with the
     server's `code`; a call that outlives `timeout` raises `TimeoutError`, and its late reply is
@@ -53,17 +47,13 @@ class EnvClient:
         timeout: float = 120.0,
         token: str | None = None,
     ) -> None:
-        self.url = url
-        self.timeout = timeout
-        headers = auth_headers(token)
-        if env_type is None:
-            schema = fetch_json(http_url(url, "/schema"), headers, timeout)
-            self._protocol = Protocol(*types_from_schema(schema))
-        else:
-            self._protocol = Protocol(*types_of(env_type))
+        super().__init__(url, env_type, timeout=timeout, token=token)
+        if self._types is None:
+            schema = fetch_json(http_url(url, "/schema"), self._headers, timeout)
+            self._types = types_from_schema(schema)
         self._lock = threading.Lock()
         self._closed = False
-        self._connection = _Connection(websocket_url(url), headers, timeout)
+        self._connection = _Connection(websocket_url(url), self._headers, timeout)
         self._stop_keepalive = threading.Event()
         threading.Thread(
             target=_keep_alive,
@@ -72,44 +62,23 @@ class EnvClient:
             daemon=True,
         ).start()
 
-    @property
-    def action_type(self) -> type:
-        """The action dataclass this client sends."""
-        return self._protocol.action_type
-
-    @property
-    def observation_type(self) -> type:
-        """The observation dataclass replies decode into."""
-        return self._protocol.observation_type
-
-    @property
-    def state_type(self) -> type:
-        """The state dataclass state replies decode into."""
-        return self._protocol.state_type
-
     def reset(self, *, seed: int | None = None, task: Any = None) -> Any:
         """Start a new episode and return its first observation."""
-        return self._call(lambda: self._protocol.reset(seed, task), self._protocol.observation)
+        return self._call(self._reset_call, seed, task)
 
     def step(self, action: Any) -> Any:
         """Apply one action and return the observation."""
-        return self._call(lambda: self._protocol.step(action), self._protocol.observation)
+        return self._call(self._step_call, action)
 
     @property
     def state(self) -> Any:
         """The episode's state as the server sends it: `hidden` fields (`task` among them)
         stay on the server and read as their defaults here."""
-        return self._call(lambda: self._protocol.simple("state"), self._protocol.state)
-
-    @property
-    def episode_over(self) -> bool:
-        """True before the first `reset()`, once an observation came back `done`, and after the
-        server gave the episode up (a step timeout)."""
-        return self._protocol.episode_over
+        return self._call(self._state_call)
 
     def render(self) -> Any:
         """The server env's rendering in its render mode (None without one)."""
-        return self._call(lambda: self._protocol.simple("render"), self._protocol.frame)
+        return self._call(self._render_call)
 
     def close(self) -> None:
         """End the session (the server closes its env) and the connection. Idempotent."""
@@ -119,7 +88,7 @@ class EnvClient:
             self._closed = True
             self._stop_keepalive.set()
             with contextlib.suppress(EnvtorchError, TimeoutError, OSError):
-                self._exchange(self._protocol.simple("close"), CLOSE_TIMEOUT)
+                self._exchange(self._close_call(), CLOSE_TIMEOUT)
             self._connection.close()
 
     def __enter__(self) -> EnvClient:
@@ -131,22 +100,22 @@ class EnvClient:
     def __repr__(self) -> str:
         return f"EnvClient({self.url!r}, {self.observation_type.__name__})"
 
-    def _call(self, request: Callable[[], bytes], decode: Callable[[Reply], Any]) -> Any:
+    def _call(self, make_call: Callable[..., Call], *args: Any) -> Any:
         with self._lock:
             if self._closed:
                 raise EnvClosed(f"{self!r} is closed")
-            return decode(self._exchange(request(), self.timeout))
+            return self._exchange(make_call(*args), self.timeout)
 
-    def _exchange(self, request: bytes, timeout: float) -> Reply:
+    def _exchange(self, call: Call, timeout: float) -> Any:
         """Send one request and wait for its reply, skipping stale replies to older requests."""
         deadline = time.monotonic() + timeout
         try:
-            self._connection.send(request)
-            while (reply := self._protocol.match(self._connection.receive(deadline))) is None:
+            self._connection.send(call.request)
+            while (result := self._match(self._connection.receive(deadline), call)) is STALE:
                 continue
         except TimeoutError:
-            raise Protocol.no_reply(self.url, timeout) from None
-        return reply
+            raise self._no_reply(timeout) from None
+        return result
 
     def _answer_pings(self) -> None:
         """When no call is running, read what arrived so that pings are answered."""
@@ -175,7 +144,7 @@ class _Connection:
                 context = ssl.create_default_context()
                 self.socket = context.wrap_socket(self.socket, server_hostname=uri.host)
         except OSError as error:
-            raise ConnectionLost("connection_failed", f"cannot connect to {url}: {error}") from None
+            raise ConnectionLost(CONNECTION_FAILED, f"cannot connect to {url}: {error}") from None
         try:
             self._write(self.frames.outgoing())
             while not self.frames.open:

@@ -13,6 +13,7 @@ from envtorch.core.environment import Environment
 from envtorch.core.errors import (
     EnvClosed,
     EnvtorchError,
+    InvalidJSON,
     MissingDependency,
     ResetNeeded,
     ValidationError,
@@ -26,6 +27,7 @@ __all__ = [
     "EnvClosed",
     "Environment",
     "EnvtorchError",
+    "InvalidJSON",
     "MissingDependency",
     "Observation",
     "ResetNeeded",

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import msgspec
 
-from envtorch.core.errors import ValidationError
+from envtorch.core.errors import InvalidJSON, ValidationError
 from envtorch.core.types import HIDDEN
 
 if TYPE_CHECKING:
@@ -20,23 +20,35 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+
+def _as_builtin(obj: Any) -> Any:
+    """Values with a `tolist()` (numpy arrays and scalars, torch tensors) become its result."""
+    tolist = getattr(obj, "tolist", None)
+    if callable(tolist):
+        return tolist()
+    raise NotImplementedError(f"cannot encode a {type(obj).__name__} as JSON")
+
+
 _json_decode = msgspec.json.Decoder().decode
-_json_encode = msgspec.json.Encoder().encode
+_json_encode = msgspec.json.Encoder(enc_hook=_as_builtin).encode
 
 
 def encode(obj: Any) -> bytes:
-    """Encode a dataclass instance (or any JSON-compatible value) as JSON bytes."""
+    """Encode a dataclass instance (or any JSON-compatible value) as JSON bytes.
+
+    Values with a `tolist()` method, such as numpy arrays and scalars, encode as what it returns.
+    """
     return _json_encode(obj)
 
 
 def to_builtins(obj: Any) -> Any:
-    """Convert a dataclass instance into plain dicts, lists, strings and numbers."""
-    return msgspec.to_builtins(obj)
+    """Convert a dataclass instance into plain dicts, lists, strings and numbers, as `encode`."""
+    return msgspec.to_builtins(obj, enc_hook=_as_builtin)
 
 
 def visible_builtins(obj: Any) -> Any:
     """`to_builtins(obj)` without the dataclass fields marked `hidden`, for sending away."""
-    data = msgspec.to_builtins(obj)
+    data = to_builtins(obj)
     kind: type = obj.__class__
     for name in _hidden_fields(kind):
         data.pop(name, None)
@@ -44,11 +56,23 @@ def visible_builtins(obj: Any) -> Any:
 
 
 def decode(data: bytes | str, type_: type[T]) -> T:
-    """Decode JSON into `type_`, raising `ValidationError` that names the field on a mismatch."""
+    """Decode JSON into `type_`, raising `ValidationError` that names the field on a mismatch.
+
+    `type_` is a dataclass, a `msgspec.Struct` (decoded in one pass), or `Any` for plain JSON.
+    Text that is not JSON, or nests deeper than the interpreter's recursion limit (msgspec then
+    raises `RecursionError`), raises `InvalidJSON`, a `ValidationError`.
+    """
+    decoder = _struct_decoder(type_)
     try:
-        raw = _json_decode(data)
+        raw = decoder(data) if decoder is not None else _json_decode(data)
+    except msgspec.ValidationError as error:
+        raise ValidationError(f"{_name(type_)}: {error}") from None
     except msgspec.DecodeError as error:
-        raise ValidationError(f"invalid JSON for {_name(type_)}: {error}") from None
+        raise InvalidJSON(f"invalid JSON{_for(type_)}: {error}") from None
+    except RecursionError:
+        raise InvalidJSON(f"invalid JSON{_for(type_)}: nested too deeply") from None
+    if decoder is not None or type_ is Any:
+        return cast(T, raw)
     return from_builtins(raw, type_)
 
 
@@ -83,6 +107,19 @@ def schemas(env_type: type[Environment[Any, Any, Any]]) -> dict[str, dict[str, A
     }
 
 
+_struct_decoders: dict[Any, Any] = {}
+
+
+def _struct_decoder(type_: Any) -> Any:
+    """A one-pass decoder for a `msgspec.Struct` type, made once per type; None for others."""
+    try:
+        return _struct_decoders[type_]
+    except KeyError:
+        is_struct = isinstance(type_, type) and issubclass(type_, msgspec.Struct)
+        decoder = msgspec.json.Decoder(type_).decode if is_struct else None
+        return _struct_decoders.setdefault(type_, decoder)
+
+
 @lru_cache(maxsize=512)
 def _field_names(type_: type) -> frozenset[str]:
     return frozenset(field.name for field in dataclasses.fields(type_))
@@ -107,5 +144,9 @@ def _reject_unknown_fields(obj: Any, type_: type) -> None:
         )
 
 
-def _name(type_: type) -> str:
+def _name(type_: Any) -> str:
     return getattr(type_, "__name__", repr(type_))
+
+
+def _for(type_: Any) -> str:
+    return "" if type_ is Any else f" for {_name(type_)}"

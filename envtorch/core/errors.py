@@ -17,5 +17,9 @@ class ValidationError(EnvtorchError, ValueError):
     """Data does not match the declared action, observation or state type."""
 
 
+class InvalidJSON(ValidationError):
+    """Text that is not JSON, or JSON nested too deeply to read."""
+
+
 class MissingDependency(EnvtorchError, ImportError):
     """An optional package is not installed; the message names the extra that brings it."""

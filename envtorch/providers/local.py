@@ -19,8 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from envtorch.core import EnvtorchError
-from envtorch.core.auth import auth_headers
-from envtorch.server.announce import SERVING_ON
+from envtorch.wire import SERVING_ON, auth_headers
 
 _PR_SET_PDEATHSIG = 1
 

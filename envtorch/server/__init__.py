@@ -6,11 +6,11 @@ Imported lazily: `import envtorch.server` stays light until `create_app` is used
 from importlib import import_module
 from typing import Any
 
-from envtorch.server.limits import Limits
+from envtorch.server.limits import ServerLimits
 
 _LAZY = {"create_app": "envtorch.server.app", "serve_in_thread": "envtorch.server.background"}
 
-__all__ = ["Limits", "create_app", "serve_in_thread"]
+__all__ = ["ServerLimits", "create_app", "serve_in_thread"]
 
 
 def __getattr__(name: str) -> Any:

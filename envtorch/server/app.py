@@ -14,16 +14,17 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from envtorch import wire
 from envtorch.core import Environment, schemas
-from envtorch.core.auth import TOKEN_VARIABLE
 from envtorch.server.auth import BearerAuth
 from envtorch.server.endpoints import Endpoints
-from envtorch.server.limits import Limits
-from envtorch.server.protocol import METHOD_NOT_ALLOWED, NOT_FOUND, encode
+from envtorch.server.limits import ServerLimits
 from envtorch.server.sessions import SessionManager
 
 
-def create_app(env_factory: Callable[[], Environment], *, limits: Limits | None = None) -> FastAPI:
+def create_app(
+    env_factory: Callable[[], Environment], *, limits: ServerLimits | None = None
+) -> FastAPI:
     """A FastAPI app serving the environments that `env_factory()` builds, one per session.
 
     Endpoints: WebSocket `/ws` (one session per connection), `GET /health`, `GET /schema`,
@@ -33,7 +34,7 @@ def create_app(env_factory: Callable[[], Environment], *, limits: Limits | None 
     `Authorization: Bearer <token>`. The factory is called once here to learn the env's types;
     that probe env is closed right away. On shutdown every session's env is closed.
     """
-    limits = limits or Limits()
+    limits = limits or ServerLimits()
     env_type, info = _describe(env_factory)
     sessions = SessionManager(env_factory, limits, nonblocking=env_type.nonblocking)
     endpoints = Endpoints(sessions, env_type, info)
@@ -56,7 +57,7 @@ def create_app(env_factory: Callable[[], Environment], *, limits: Limits | None 
     router.add_route("/close", endpoints.http_close, methods=["POST"])
     router.add_websocket_route("/ws", endpoints.websocket)
     app.add_exception_handler(HTTPException, _http_error)
-    token = os.environ.get(TOKEN_VARIABLE)
+    token = os.environ.get(wire.TOKEN_VARIABLE)
     if token:
         app.add_middleware(BearerAuth, token=token)
     return app
@@ -102,7 +103,7 @@ def _describe(env_factory: Callable[[], Environment]) -> tuple[type[Environment]
 async def _http_error(request: Request, error: Exception) -> Response:
     """Unknown paths and wrong methods get the same error envelope as everything else."""
     status = getattr(error, "status_code", 404)
-    code = METHOD_NOT_ALLOWED if status == 405 else NOT_FOUND
+    code = wire.METHOD_NOT_ALLOWED if status == 405 else wire.NOT_FOUND
     message = f"{request.method} {request.url.path}: {getattr(error, 'detail', 'not found')}"
-    body = encode({"type": "error", "data": {"message": message, "code": code}, "id": None})
+    body = wire.encode(wire.error_reply(wire.ServerError(code, message)))
     return Response(body, status_code=status, media_type="application/json")

@@ -5,17 +5,17 @@ from __future__ import annotations
 import hmac
 from typing import Any
 
-from envtorch.core.auth import auth_headers
-from envtorch.server.protocol import HTTP_STATUS, UNAUTHORIZED, encode
+from envtorch import wire
 
-_REPLY = {
-    "type": "error",
-    "data": {
-        "message": "missing or wrong bearer token: send the header 'Authorization: Bearer <token>'",
-        "code": UNAUTHORIZED,
-    },
-    "id": None,
-}
+_REPLY = wire.encode(
+    wire.error_reply(
+        wire.ServerError(
+            wire.UNAUTHORIZED,
+            f"missing or wrong bearer token: send the header '{wire.AUTH_HEADER}: Bearer <token>'",
+        )
+    )
+)
+_HEADER = wire.AUTH_HEADER.lower().encode()
 
 
 class BearerAuth:
@@ -28,7 +28,7 @@ class BearerAuth:
         if not token:
             raise ValueError("BearerAuth needs a non-empty token")
         self.app = app
-        self._expected = auth_headers(token)["Authorization"].encode()
+        self._expected = wire.auth_headers(token)[wire.AUTH_HEADER].encode()
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] not in ("http", "websocket") or self._authorized(scope):
@@ -40,17 +40,17 @@ class BearerAuth:
 
     def _authorized(self, scope: dict) -> bool:
         for name, value in scope["headers"]:
-            if name == b"authorization":
+            if name == _HEADER:
                 return hmac.compare_digest(value, self._expected)
         return False
 
 
 async def _refuse_http(send: Any) -> None:
-    body = encode(_REPLY)
+    body = _REPLY
     await send(
         {
             "type": "http.response.start",
-            "status": HTTP_STATUS[UNAUTHORIZED],
+            "status": wire.http_status(wire.UNAUTHORIZED),
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
@@ -66,5 +66,5 @@ async def _refuse_websocket(receive: Any, send: Any) -> None:
     if message["type"] != "websocket.connect":
         return
     await send({"type": "websocket.accept"})
-    await send({"type": "websocket.send", "text": encode(_REPLY).decode()})
-    await send({"type": "websocket.close", "code": 1008, "reason": UNAUTHORIZED})
+    await send({"type": "websocket.send", "text": _REPLY.decode()})
+    await send({"type": "websocket.close", "code": 1008, "reason": wire.UNAUTHORIZED})

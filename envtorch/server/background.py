@@ -14,22 +14,22 @@ from typing import Any
 
 import uvicorn
 
-from envtorch.server.announce import SERVING_ON
 from envtorch.server.connections import ConnectionGate, GatedHttpProtocol
-from envtorch.server.limits import Limits
+from envtorch.server.limits import ServerLimits
+from envtorch.wire import SERVING_ON
 
 
 def uvicorn_config(
     app: Any, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"
 ) -> uvicorn.Config:
-    """The uvicorn configuration for an app from `create_app`, sized by the app's `Limits`.
+    """The uvicorn configuration for an app from `create_app`, sized by the app's `ServerLimits`.
 
     A WebSocket message up to 4 times `max_message_bytes` reaches the app, which answers it with
     a `message_too_large` error; a larger one closes the connection. Connections go through a
     fresh `ConnectionGate`, and the listen backlog is as long as the connection cap, since the
     event loop accepts a full backlog at once (see `_connection_capacity`).
     """
-    limits: Limits = app.state.sessions.limits
+    limits: ServerLimits = app.state.sessions.limits
     capacity = _connection_capacity(limits)
     gate = ConnectionGate(capacity, limits.handshake_timeout)
     return uvicorn.Config(
@@ -46,7 +46,7 @@ def uvicorn_config(
     )
 
 
-def _connection_capacity(limits: Limits) -> int:
+def _connection_capacity(limits: ServerLimits) -> int:
     """`max_connections`, at most a quarter of the fd limit, so the server never runs out of fds.
 
     Another quarter is for the listen backlog, which arrives in one burst before the cap can

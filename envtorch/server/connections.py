@@ -15,7 +15,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from envtorch.server.protocol import HTTP_STATUS, SERVER_FULL, encode
+from envtorch import wire
 
 
 class ConnectionGate:
@@ -102,10 +102,9 @@ class GatedHttpProtocol(HttpToolsProtocol):
             f"the server holds {self.gate.capacity} connections, its limit; retry later, "
             "or raise max_connections (--max-connections)"
         )
-        error = {"type": "error", "data": {"message": message, "code": SERVER_FULL}, "id": None}
-        body = encode(error)
+        body = wire.encode(wire.error_reply(wire.ServerError(wire.SERVER_FULL, message)))
         head = (
-            f"HTTP/1.1 {HTTP_STATUS[SERVER_FULL]} Service Unavailable\r\n"
+            f"HTTP/1.1 {wire.http_status(wire.SERVER_FULL)} Service Unavailable\r\n"
             f"content-type: application/json\r\ncontent-length: {len(body)}\r\n"
             "connection: close\r\n\r\n"
         )

@@ -5,57 +5,16 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Any
 
-import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from envtorch import wire
 from envtorch.core import Environment
-from envtorch.server.protocol import (
-    HTTP_STATUS,
-    INVALID_MESSAGE,
-    MESSAGE_TOO_LARGE,
-    SERVER_FULL,
-    UNAUTHORIZED,
-    Message,
-    ProtocolError,
-    ResetData,
-    closed_message,
-    decode_action,
-    decode_json,
-    decode_struct,
-    encode,
-    error_message,
-    observation_message,
-    parse_request,
-    render_message,
-    request_id_of,
-    state_message,
-)
 from envtorch.server.sessions import Session, SessionManager
+from envtorch.wire import ServerError
 
-_CLOSE_CODES = {SERVER_FULL: 1013, UNAUTHORIZED: 1008}
-
-
-class HttpReset(msgspec.Struct, forbid_unknown_fields=True):
-    """The body of `POST /reset`: no `session_id` starts a new session."""
-
-    session_id: str | None = None
-    seed: int | None = None
-    task: Any = None
-
-
-class HttpStep(msgspec.Struct, forbid_unknown_fields=True):
-    """The body of `POST /step`."""
-
-    session_id: str
-    action: dict[str, Any]
-
-
-class HttpSession(msgspec.Struct, forbid_unknown_fields=True):
-    """The body of `POST /close`."""
-
-    session_id: str
+_CLOSE_CODES = {wire.SERVER_FULL: 1013, wire.UNAUTHORIZED: 1008}
 
 
 class Endpoints:
@@ -67,36 +26,36 @@ class Endpoints:
         self.sessions = sessions
         self.action_type = env_type.action_type
         self.max_bytes = sessions.limits.max_message_bytes
-        self._schema = encode(info["schema"])
-        self._metadata = encode(info["metadata"])
+        self._schema = wire.encode(info["schema"])
+        self._metadata = wire.encode(info["metadata"])
 
-    async def respond(self, session: Session, request: Message) -> dict[str, Any]:
+    async def respond(self, session: Session, request: wire.Request) -> dict[str, Any]:
         """Serve one request on `session` and return the reply (without `id`)."""
         kind = request.type
-        if kind == "step":
-            action = decode_action(request.data, self.action_type)
+        if kind == wire.STEP:
+            action = wire.action_of(request.data, self.action_type)
             return await self.sessions.call(
-                session, lambda env: observation_message(env.step(action))
+                session, lambda env: wire.observation_reply(env.step(action))
             )
-        if kind == "reset":
-            data = decode_struct(request.data, ResetData)
+        if kind == wire.RESET:
+            data = wire.convert(request.data, wire.ResetData)
             return await self.sessions.reset(
                 session,
-                lambda env: observation_message(env.reset(seed=data.seed, task=data.task)),
+                lambda env: wire.observation_reply(env.reset(seed=data.seed, task=data.task)),
             )
-        if kind == "state":
-            return await self.sessions.call(session, lambda env: state_message(env.state))
-        if kind == "render":
-            return await self.sessions.call(session, lambda env: render_message(env.render()))
+        if kind == wire.STATE:
+            return await self.sessions.call(session, lambda env: wire.state_reply(env.state))
+        if kind == wire.RENDER:
+            return await self.sessions.call(session, lambda env: wire.render_reply(env.render()))
         await self.sessions.close(session)
-        return closed_message()
+        return wire.closed_reply()
 
     async def websocket(self, websocket: WebSocket) -> None:
         """`/ws`: one session per connection, one reply per message, in order."""
         await websocket.accept()
         try:
             session = self.sessions.open(on_reap=lambda error: _close_socket(websocket, error))
-        except ProtocolError as error:
+        except ServerError as error:
             await _close_socket(websocket, error)
             return
         try:
@@ -118,33 +77,28 @@ class Endpoints:
                 await websocket.send({"type": "websocket.send", "text": reply.decode()})
             except (WebSocketDisconnect, OSError, RuntimeError):
                 return
-            if kind == "close":
+            if kind == wire.CLOSE:
                 await websocket.close(1000)
                 return
 
     async def _answer(self, session: Session, raw: str | bytes) -> tuple[bytes, str | None]:
         """The encoded reply to one raw message, and the message's type when it parsed."""
         try:
-            request = parse_request(raw, self.max_bytes)
-        except ProtocolError as error:
-            request_id = None if error.code == MESSAGE_TOO_LARGE else request_id_of(raw)
-            return encode({**error_message(error), "id": request_id}), None
+            request = wire.parse_request(raw, self.max_bytes)
+        except ServerError as error:
+            request_id = None if error.code == wire.MESSAGE_TOO_LARGE else wire.request_id_of(raw)
+            return wire.encode(wire.error_reply(error, request_id)), None
         try:
             reply = await self.respond(session, request)
-        except ProtocolError as error:
-            reply = error_message(error)
+        except ServerError as error:
+            reply = wire.error_reply(error)
         reply["id"] = request.id
-        return encode(reply), request.type
+        return wire.encode(reply), request.type
 
     async def health(self, request: Request) -> Response:
         """`GET /health`."""
-        return _json(
-            {
-                "status": "ok",
-                "sessions": len(self.sessions.sessions),
-                "max_sessions": self.sessions.limits.max_sessions,
-            }
-        )
+        limits = self.sessions.limits
+        return _json(wire.health_reply(len(self.sessions.sessions), limits.max_sessions))
 
     async def schema(self, request: Request) -> Response:
         """`GET /schema`: JSON Schemas of the action, observation and state types."""
@@ -174,84 +128,79 @@ class Endpoints:
         """`POST /close` with `{"session_id"}`."""
         return await _http_reply(self._http_close(request))
 
-    async def _http_reset(self, request: Request) -> tuple[dict[str, Any], str | None]:
-        body = decode_struct(await self._read_json(request), HttpReset)
+    async def _http_reset(self, request: Request) -> _HttpReply:
+        body = wire.convert(await self._read_json(request), wire.HttpReset)
         if body.session_id is None:
             session = self.sessions.open()
         else:
             session = self.sessions.get(body.session_id)
-        data = {"seed": body.seed, "task": body.task}
-        return await self._http_respond(session, Message(type="reset", data=data))
+        data = wire.reset_data(body.seed, body.task)
+        return await self._http_respond(session, wire.Request(type=wire.RESET, data=data))
 
-    async def _http_step(self, request: Request) -> tuple[dict[str, Any], str | None]:
-        body = decode_struct(await self._read_json(request), HttpStep)
+    async def _http_step(self, request: Request) -> _HttpReply:
+        body = wire.convert(await self._read_json(request), wire.HttpStep)
         session = self.sessions.get(body.session_id)
-        return await self._http_respond(session, Message(type="step", data=body.action))
+        return await self._http_respond(session, wire.Request(type=wire.STEP, data=body.action))
 
-    async def _http_query(self, request: Request, kind: str) -> tuple[dict[str, Any], str | None]:
-        session_id = request.query_params.get("session_id")
+    async def _http_query(self, request: Request, kind: str) -> _HttpReply:
+        session_id = request.query_params.get(wire.SESSION_ID)
         if not session_id:
-            raise ProtocolError(INVALID_MESSAGE, "the query parameter session_id is required")
+            raise ServerError(
+                wire.INVALID_MESSAGE, f"the query parameter {wire.SESSION_ID} is required"
+            )
         session = self.sessions.get(session_id)
-        return await self._http_respond(session, Message(type=kind))
+        return await self._http_respond(session, wire.Request(type=kind))
 
-    async def _http_close(self, request: Request) -> tuple[dict[str, Any], str | None]:
-        body = decode_struct(await self._read_json(request), HttpSession)
+    async def _http_close(self, request: Request) -> _HttpReply:
+        body = wire.convert(await self._read_json(request), wire.HttpSession)
         session = self.sessions.get(body.session_id)
-        return await self._http_respond(session, Message(type="close"))
+        return await self._http_respond(session, wire.Request(type=wire.CLOSE))
 
-    async def _http_respond(
-        self, session: Session, request: Message
-    ) -> tuple[dict[str, Any], str | None]:
+    async def _http_respond(self, session: Session, request: wire.Request) -> _HttpReply:
+        """The reply within a known session, errors included: both carry the session's id."""
         session.touch()
         try:
-            return await self.respond(session, request), session.id
-        except ProtocolError as error:
-            error.session_id = session.id
-            raise
+            return await self.respond(session, request), session.id, 200
+        except ServerError as error:
+            return wire.error_reply(error), session.id, wire.http_status(error.code)
 
     async def _read_json(self, request: Request) -> Any:
         """The request body parsed as JSON, read no further than `max_message_bytes`."""
         length = request.headers.get("content-length", "")
         if length.isdigit() and int(length) > self.max_bytes:
-            raise _too_large(int(length), self.max_bytes)
+            raise wire.message_too_large(int(length), self.max_bytes)
         body = bytearray()
         async for chunk in request.stream():
             body += chunk
             if len(body) > self.max_bytes:
-                raise _too_large(len(body), self.max_bytes)
-        return decode_json(body or b"{}")
+                raise wire.message_too_large(len(body), self.max_bytes)
+        return wire.decode(bytes(body) or b"{}", Any)
 
 
-async def _http_reply(
-    work: Awaitable[tuple[dict[str, Any], str | None]],
-) -> Response:
-    """Await an HTTP handler's reply and encode it; a `ProtocolError` becomes an error reply."""
+_HttpReply = tuple[dict[str, Any], str | None, int]
+"""An HTTP reply: its body (without `session_id`), the session's id when known, its status."""
+
+
+async def _http_reply(work: Awaitable[_HttpReply]) -> Response:
+    """Await an HTTP handler's reply and encode it; a `ServerError` becomes an error reply."""
     try:
-        reply, session_id = await work
-        status = 200
-    except ProtocolError as error:
-        reply, session_id = error_message(error), error.session_id
-        status = HTTP_STATUS.get(error.code, 400)
-    reply["session_id"] = session_id
-    return Response(encode(reply), status_code=status, media_type="application/json")
+        reply, session_id, status = await work
+    except ServerError as error:
+        reply, session_id, status = wire.error_reply(error), None, wire.http_status(error.code)
+    reply.pop("id", None)
+    reply[wire.SESSION_ID] = session_id
+    return Response(wire.encode(reply), status_code=status, media_type="application/json")
 
 
-async def _close_socket(websocket: WebSocket, error: ProtocolError) -> None:
+async def _close_socket(websocket: WebSocket, error: ServerError) -> None:
     """Tell the client why, then close the socket; quietly if the client already left."""
     code = _CLOSE_CODES.get(error.code, 1000)
     try:
-        await websocket.send_text(encode({**error_message(error), "id": None}).decode())
+        await websocket.send_text(wire.encode(wire.error_reply(error)).decode())
         await websocket.close(code, reason=error.code)
     except (WebSocketDisconnect, OSError, RuntimeError):
         return
 
 
-def _too_large(size: int, limit: int) -> ProtocolError:
-    return ProtocolError(
-        MESSAGE_TOO_LARGE, f"message of {size} bytes exceeds the limit of {limit} bytes"
-    )
-
-
 def _json(value: Any) -> Response:
-    return Response(encode(value), media_type="application/json")
+    return Response(wire.encode(value), media_type="application/json")

@@ -6,13 +6,13 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True, kw_only=True)
-class Limits:
+class ServerLimits:
     """How many sessions a server holds and how long and how large their traffic may be.
 
     - `max_sessions`: concurrent sessions; one more gets a `server_full` error.
     - `idle_timeout`: seconds without a message after which the reaper closes a session
       (`None` turns the reaper off).
-    - `step_timeout`: seconds one env call (`reset`, `step`, `state`, `render`) may take. A call
+    - `call_timeout`: seconds one env call (`reset`, `step`, `state`, `render`) may take. A call
       that takes longer gets a `timeout` error; its env is discarded and closed once the call
       returns, and the session's next `reset` builds a fresh env from the factory.
     - `max_message_bytes`: the largest request accepted; a larger one gets `message_too_large`.
@@ -26,7 +26,7 @@ class Limits:
 
     max_sessions: int = 128
     idle_timeout: float | None = 300.0
-    step_timeout: float = 60.0
+    call_timeout: float = 60.0
     max_message_bytes: int = 1 << 20
     max_connections: int = 1000
     handshake_timeout: float = 5.0
@@ -36,8 +36,8 @@ class Limits:
             raise ValueError(f"max_sessions must be at least 1, got {self.max_sessions}")
         if self.idle_timeout is not None and self.idle_timeout <= 0:
             raise ValueError(f"idle_timeout must be positive or None, got {self.idle_timeout}")
-        if self.step_timeout <= 0:
-            raise ValueError(f"step_timeout must be positive, got {self.step_timeout}")
+        if self.call_timeout <= 0:
+            raise ValueError(f"call_timeout must be positive, got {self.call_timeout}")
         if self.max_message_bytes < 1024:
             raise ValueError(
                 f"max_message_bytes must be at least 1024, got {self.max_message_bytes}"

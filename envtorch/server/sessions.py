@@ -1,7 +1,7 @@
 """Sessions: one env per session, its calls run one at a time, in the session's own thread.
 
 Env calls are plain blocking functions, so each session owns a worker thread: a slow `step()` holds
-only its own session. A call that exceeds the step timeout gets a `timeout` error; the session lets
+only its own session. A call that exceeds the call timeout gets a `timeout` error; the session lets
 go of its env (which is closed in its thread once the stuck call returns) and of that thread, and
 the next `reset` builds a fresh env.
 
@@ -11,8 +11,8 @@ step's cost on the server). `envtorch.core.placement.CallPlacement` decides call
 the Collector: after a call slower than 1 ms all the same (say, a transform that calls a remote
 judge), the session's next calls go to its thread until enough of them in a row were quick, so a
 mistaken declaration stalls the other sessions for one call, not for every call. Such an inline
-call cannot be cut short by the step timeout. The env factory and `close()` run in the session's
-thread (an env that the factory returns only after the step timeout is closed in another). Envs
+call cannot be cut short by the call timeout. The env factory and `close()` run in the session's
+thread (an env that the factory returns only after the call timeout is closed in another). Envs
 that do not declare it, such as the sandboxed `PythonEnv`, never run on the loop.
 """
 
@@ -29,15 +29,15 @@ from typing import Any
 
 from envtorch.core import Environment, ResetNeeded
 from envtorch.core.placement import CallPlacement
-from envtorch.server.limits import Limits
-from envtorch.server.protocol import (
+from envtorch.server.limits import ServerLimits
+from envtorch.wire import (
     ENV_ERROR,
     IDLE_TIMEOUT,
     RESET_NEEDED,
     SERVER_FULL,
     TIMEOUT,
     UNKNOWN_SESSION,
-    ProtocolError,
+    ServerError,
 )
 
 logger = logging.getLogger("envtorch.server")
@@ -60,7 +60,7 @@ class Worker:
     def submit(self, call: Callable[[], Any], late: Late = None) -> asyncio.Future:
         """Queue `call` and return a future for its result.
 
-        A result that arrives after its future was given up (the step timeout) goes to `late`,
+        A result that arrives after its future was given up (the call timeout) goes to `late`,
         called on the event loop, so that what it holds can be released.
         """
         future = self._loop.create_future()
@@ -102,7 +102,7 @@ class Session:
     def __init__(
         self,
         session_id: str,
-        on_reap: Callable[[ProtocolError], Any] | None,
+        on_reap: Callable[[ServerError], Any] | None,
         placement: CallPlacement,
     ) -> None:
         self.id = session_id
@@ -121,20 +121,24 @@ class Session:
 
 
 class SessionManager:
-    """Creates, finds, runs, reaps and closes sessions within the server's `Limits`."""
+    """Creates, finds, runs, reaps and closes sessions within the server's `ServerLimits`."""
 
     def __init__(
-        self, env_factory: Callable[[], Environment], limits: Limits, *, nonblocking: bool = False
+        self,
+        env_factory: Callable[[], Environment],
+        limits: ServerLimits,
+        *,
+        nonblocking: bool = False,
     ) -> None:
         self.env_factory = env_factory
         self.limits = limits
         self.nonblocking = nonblocking
         self.sessions: dict[str, Session] = {}
 
-    def open(self, on_reap: Callable[[ProtocolError], Any] | None = None) -> Session:
+    def open(self, on_reap: Callable[[ServerError], Any] | None = None) -> Session:
         """A new session, or a `server_full` error when `max_sessions` are open."""
         if len(self.sessions) >= self.limits.max_sessions:
-            raise ProtocolError(
+            raise ServerError(
                 SERVER_FULL,
                 f"server full: {len(self.sessions)} of {self.limits.max_sessions} sessions in use;"
                 " close one or retry later",
@@ -161,12 +165,12 @@ class SessionManager:
             return await self._run(session, lambda: call(env))
 
     async def call(self, session: Session, call: EnvCall) -> Any:
-        """Run `call` on the session's env in its thread, within the step timeout."""
+        """Run `call` on the session's env in its thread, within the call timeout."""
         async with session.lock:
             _require_open(session)
             env = session.env
             if env is None:
-                raise ProtocolError(
+                raise ServerError(
                     RESET_NEEDED, session.lost_env_reason or "no episode yet: send reset first"
                 )
             return await self._run(session, lambda: call(env))
@@ -202,7 +206,7 @@ class SessionManager:
         for session in list(self.sessions.values()):
             if session.lock.locked() or session.last_active > deadline:
                 continue
-            error = ProtocolError(
+            error = ServerError(
                 IDLE_TIMEOUT, f"session closed after {idle_timeout:g} s without a message"
             )
             await self.close(session)
@@ -216,7 +220,7 @@ class SessionManager:
             logger.warning("session %s still busy after %.1f s at shutdown", session.id, grace)
 
     async def _build_env(self, session: Session) -> Environment:
-        """A new env from the factory, built in the session's thread within the step timeout.
+        """A new env from the factory, built in the session's thread within the call timeout.
 
         An env that the factory returns after the timeout is closed: nothing else would find it.
         """
@@ -250,7 +254,7 @@ class SessionManager:
         session.touch()
         late_timed = None if late is None else lambda timed: late(timed[0])
         future = session.worker.submit(lambda: _timed(call), late_timed)
-        timer = loop.call_later(self.limits.step_timeout, _expire, future)
+        timer = loop.call_later(self.limits.call_timeout, _expire, future)
         try:
             result, seconds = await future
         except TimeoutError:
@@ -261,15 +265,15 @@ class SessionManager:
         session.placement.record(seconds)
         return result
 
-    def _timed_out(self, session: Session) -> ProtocolError:
-        """Give up the session's env after a call outlived the step timeout; the error to send."""
+    def _timed_out(self, session: Session) -> ServerError:
+        """Give up the session's env after a call outlived the call timeout; the error to send."""
         self._discard_env(session)
-        timeout = self.limits.step_timeout
+        timeout = self.limits.call_timeout
         session.lost_env_reason = (
-            f"the previous call exceeded the step timeout of {timeout:g} s"
+            f"the previous call exceeded the call timeout of {timeout:g} s"
             " and its environment was discarded; send reset to start a fresh one"
         )
-        return ProtocolError(
+        return ServerError(
             TIMEOUT,
             f"the environment did not answer within {timeout:g} s;"
             " send reset to start a fresh environment",
@@ -291,8 +295,8 @@ class SessionManager:
         return closing
 
 
-def _unknown_session(session_id: str) -> ProtocolError:
-    return ProtocolError(
+def _unknown_session(session_id: str) -> ServerError:
+    return ServerError(
         UNKNOWN_SESSION,
         f"unknown session {session_id!r}: it was closed, reaped, or never existed;"
         " start a new one with reset",
@@ -306,16 +310,16 @@ def _require_open(session: Session) -> None:
 
 
 def _as_protocol_errors(call: Callable[[], Any]) -> Any:
-    """Run an env call, turning whatever it raises into a `ProtocolError` the client can read."""
+    """Run an env call, turning whatever it raises into a `ServerError` the client can read."""
     try:
         return call()
-    except ProtocolError:
+    except ServerError:
         raise
     except ResetNeeded as error:
-        raise ProtocolError(RESET_NEEDED, str(error)) from None
+        raise ServerError(RESET_NEEDED, str(error)) from None
     except BaseException as error:
         logger.warning("environment call failed", exc_info=True)
-        raise ProtocolError(ENV_ERROR, f"{type(error).__name__}: {error}") from None
+        raise ServerError(ENV_ERROR, f"{type(error).__name__}: {error}") from None
 
 
 def _timed(call: Callable[[], Any]) -> tuple[Any, float]:
@@ -326,7 +330,7 @@ def _timed(call: Callable[[], Any]) -> tuple[Any, float]:
 
 
 def _expire(future: asyncio.Future) -> None:
-    """The step timeout: fail a call's future unless it already has its result."""
+    """The call timeout: fail a call's future unless it already has its result."""
     if not future.done():
         future.set_exception(TimeoutError())
 

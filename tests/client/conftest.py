@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from envtorch.core import Action, Environment, Observation, State
-from envtorch.server import Limits, create_app, serve_in_thread
+from envtorch.server import ServerLimits, create_app, serve_in_thread
 
 
 @dataclass(kw_only=True)
@@ -57,7 +57,7 @@ class NoteEnv(Environment[NoteAction, NoteObservation, NoteState]):
 
 @pytest.fixture(scope="module")
 def url():
-    app = create_app(lambda: NoteEnv(render_mode="ansi"), limits=Limits(step_timeout=5.0))
+    app = create_app(lambda: NoteEnv(render_mode="ansi"), limits=ServerLimits(call_timeout=5.0))
     with serve_in_thread(app) as server_url:
         yield server_url
 

@@ -10,7 +10,7 @@ import pytest
 from websockets.sync.client import connect
 
 from envtorch.core import Action, Environment, Observation, State
-from envtorch.server import Limits, create_app, serve_in_thread
+from envtorch.server import ServerLimits, create_app, serve_in_thread
 
 
 @dataclass(kw_only=True)
@@ -88,7 +88,7 @@ def serve(script_envs):
     """Serve ScriptEnv with the given limits; yields a function returning the URL."""
 
     def start(env_type: type[ScriptEnv] = ScriptEnv, **limits: Any) -> str:
-        app = create_app(env_type, limits=Limits(**limits))
+        app = create_app(env_type, limits=ServerLimits(**limits))
         context = serve_in_thread(app)
         contexts.append(context)
         return context.__enter__()
@@ -101,7 +101,7 @@ def serve(script_envs):
 
 @pytest.fixture
 def url(serve) -> str:
-    return serve(step_timeout=2.0, max_message_bytes=4096)
+    return serve(call_timeout=2.0, max_message_bytes=4096)
 
 
 class Socket:

@@ -53,7 +53,7 @@ def test_port_zero_serves_on_a_free_port_and_prints_it():
         (["no_such_env_anywhere"], "no_such_env_anywhere"),
         (["no_such_module:Env"], "no_such_module"),
         (["echo", "--max-sessions", "0"], "max_sessions"),
-        (["echo", "--step-timeout", "-1"], "step_timeout"),
+        (["echo", "--call-timeout", "-1"], "call_timeout"),
         (["echo", "--max-connections", "0"], "max_connections"),
         (["echo", "--handshake-timeout", "0"], "handshake_timeout"),
     ],

@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from envtorch.server import Limits
-from envtorch.server.protocol import ProtocolError
+from envtorch.server import ServerLimits
 from envtorch.server.sessions import SessionManager
+from envtorch.wire import ServerError
 
 from .conftest import ScriptAction, ScriptEnv
 
@@ -31,7 +31,7 @@ def test_a_reset_queued_behind_close_is_refused_and_builds_nothing(script_envs):
         return env.step(ScriptAction(text="busy"))
 
     async def race() -> None:
-        sessions = SessionManager(ScriptEnv, Limits())
+        sessions = SessionManager(ScriptEnv, ServerLimits())
         session = sessions.open()
         await sessions.reset(session, lambda env: env.reset())
         busy = asyncio.create_task(sessions.call(session, busy_step))
@@ -43,10 +43,10 @@ def test_a_reset_queued_behind_close_is_refused_and_builds_nothing(script_envs):
         await asyncio.sleep(0)
         assert not any(task.done() for task in (busy, closing, resetting, calling))
         release.set()
-        with pytest.raises(ProtocolError) as refused:
+        with pytest.raises(ServerError) as refused:
             await resetting
         assert refused.value.code == "unknown_session"
-        with pytest.raises(ProtocolError) as refused:
+        with pytest.raises(ServerError) as refused:
             await calling
         assert refused.value.code == "unknown_session"
         await busy
@@ -59,7 +59,7 @@ def test_a_reset_queued_behind_close_is_refused_and_builds_nothing(script_envs):
     assert len(script_envs) == 1 and script_envs[0].closed_at is not None
 
 
-def test_an_env_the_factory_returns_after_the_step_timeout_is_closed(serve, socket):
+def test_an_env_the_factory_returns_after_the_call_timeout_is_closed(serve, socket):
     built: list[ScriptEnv] = []
     timed_out = threading.Event()
 
@@ -69,7 +69,7 @@ def test_an_env_the_factory_returns_after_the_step_timeout_is_closed(serve, sock
         built.append(ScriptEnv())
         return built[-1]
 
-    ws = socket(serve(slow_after_the_probe, step_timeout=0.3))
+    ws = socket(serve(slow_after_the_probe, call_timeout=0.3))
     assert ws.ask({"type": "reset"})["data"]["code"] == "timeout"
     timed_out.set()
     deadline = time.monotonic() + 10

@@ -13,7 +13,7 @@ from envtorch.envs.python import CodeAction, CodeObservation, PythonEnv
 from envtorch.providers import LocalProcessProvider
 from envtorch.sandbox import ExceptionInfo
 from envtorch.sandbox.watchdog import process_tree
-from envtorch.server import Limits, create_app, serve_in_thread
+from envtorch.server import ServerLimits, create_app, serve_in_thread
 from tests.waiting import gone, wait_until
 
 pytestmark = pytest.mark.timeout(90)
@@ -145,8 +145,8 @@ def test_timeouts_and_a_hard_kill_spare_the_server_and_other_episodes(impatient_
     assert fresh.value == [False, 42]
 
 
-def test_a_server_step_timeout_discards_the_stuck_env_and_its_sandbox():
-    app = create_app(lambda: PythonEnv(step_timeout=0.3), limits=Limits(step_timeout=1.0))
+def test_a_server_call_timeout_discards_the_stuck_env_and_its_sandbox():
+    app = create_app(lambda: PythonEnv(step_timeout=0.3), limits=ServerLimits(call_timeout=1.0))
     with serve_in_thread(app) as server_url, EnvClient(server_url, PythonEnv) as env:
         env.reset()
         (session,) = app.state.sessions.sessions.values()

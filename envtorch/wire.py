@@ -1,0 +1,315 @@
+"""The wire protocol, written once: message types and shapes, error codes, the token header.
+
+Servers and clients import their vocabulary from here; no other module spells a message field.
+Requests are JSON objects shaped like OpenEnv's, plus an optional `id` that every reply echoes:
+`{"type": "reset", "data": {"seed": 0, "task": {...}}, "id": 1}`,
+`{"type": "step", "data": {...action fields...}, "id": 2}`, `{"type": "state"}`,
+`{"type": "render"}` and `{"type": "close"}`.
+
+Replies are `{"type": "observation", "data": {"observation": {...}, "reward": r, "done": d,
+"truncated": t, "metadata": {...}}, "id": ...}`, `{"type": "state", "data": {...}}`,
+`{"type": "render", "data": {"frame": ...}}`, `{"type": "closed", "data": {}}` and
+`{"type": "error", "data": {"message": "...", "code": "..."}}`. Encoding and decoding go through
+`envtorch.core.codec`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import msgspec
+
+from envtorch.core import codec
+from envtorch.core.errors import EnvtorchError, InvalidJSON, ResetNeeded, ValidationError
+
+RESET = "reset"
+STEP = "step"
+STATE = "state"
+RENDER = "render"
+CLOSE = "close"
+REQUEST_TYPES = (RESET, STEP, STATE, RENDER, CLOSE)
+
+OBSERVATION = "observation"
+CLOSED = "closed"
+ERROR = "error"
+
+INVALID_JSON = "invalid_json"
+INVALID_MESSAGE = "invalid_message"
+UNKNOWN_TYPE = "unknown_type"
+INVALID_ACTION = "invalid_action"
+RESET_NEEDED = "reset_needed"
+UNKNOWN_SESSION = "unknown_session"
+SERVER_FULL = "server_full"
+TIMEOUT = "timeout"
+MESSAGE_TOO_LARGE = "message_too_large"
+ENV_ERROR = "env_error"
+UNAUTHORIZED = "unauthorized"
+IDLE_TIMEOUT = "idle_timeout"
+NOT_FOUND = "not_found"
+METHOD_NOT_ALLOWED = "method_not_allowed"
+INVALID_REPLY = "invalid_reply"
+CONNECTION_FAILED = "connection_failed"
+CONNECTION_CLOSED = "connection_closed"
+
+HTTP_STATUS = {
+    INVALID_JSON: 400,
+    INVALID_MESSAGE: 400,
+    UNKNOWN_TYPE: 400,
+    INVALID_ACTION: 422,
+    RESET_NEEDED: 409,
+    UNKNOWN_SESSION: 404,
+    SERVER_FULL: 503,
+    TIMEOUT: 504,
+    MESSAGE_TOO_LARGE: 413,
+    ENV_ERROR: 422,
+    UNAUTHORIZED: 401,
+    IDLE_TIMEOUT: 404,
+    NOT_FOUND: 404,
+    METHOD_NOT_ALLOWED: 405,
+}
+"""The HTTP status of each error code; a code not listed is a 400 (see `http_status`)."""
+
+_RAISED_AS: dict[str, type[Exception]] = {
+    RESET_NEEDED: ResetNeeded,
+    INVALID_ACTION: ValidationError,
+}
+
+TOKEN_VARIABLE = "ENVTORCH_TOKEN"
+"""The environment variable holding the bearer token of servers, clients and providers."""
+
+AUTH_HEADER = "Authorization"
+
+SERVING_ON = "envtorch serving on "
+"""`envtorch serve` prints this, then its base URL, once it listens; process providers wait for it.
+"""
+
+SESSION_ID = "session_id"
+"""The field (or query parameter) naming the session in HTTP requests and replies."""
+
+_ENVELOPE = ("reward", "done", "truncated", "metadata")
+
+
+class ServerError(EnvtorchError):
+    """An error reply: `code` is its stable error code (e.g. `timeout`), `message` says what to do.
+
+    The server raises it to answer with an error; the client raises it when one arrives.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{message} [{code}]")
+        self.code = code
+        self.message = message
+
+
+class ConnectionLost(ServerError):
+    """The connection to the server closed; `code` says why when the server told us."""
+
+
+class Request(msgspec.Struct):
+    """One request message."""
+
+    type: str
+    data: dict[str, Any] | None = None
+    id: int | str | None = None
+
+
+class Reply(msgspec.Struct):
+    """One reply message."""
+
+    type: str
+    data: Any = None
+    id: int | str | None = None
+
+
+class ResetData(msgspec.Struct, forbid_unknown_fields=True):
+    """The `data` of a reset request."""
+
+    seed: int | None = None
+    task: Any = None
+
+
+class HttpReset(msgspec.Struct, forbid_unknown_fields=True):
+    """The body of `POST /reset`: no `session_id` starts a new session."""
+
+    session_id: str | None = None
+    seed: int | None = None
+    task: Any = None
+
+
+class HttpStep(msgspec.Struct, forbid_unknown_fields=True):
+    """The body of `POST /step`."""
+
+    session_id: str
+    action: dict[str, Any]
+
+
+class HttpSession(msgspec.Struct, forbid_unknown_fields=True):
+    """The body of `POST /close`."""
+
+    session_id: str
+
+
+def auth_headers(token: str | None = None) -> dict[str, str]:
+    """The `Authorization: Bearer` header for `token` (default: `$ENVTORCH_TOKEN`), if any."""
+    if token is None:
+        token = os.environ.get(TOKEN_VARIABLE)
+    return {AUTH_HEADER: f"Bearer {token}"} if token else {}
+
+
+def request(kind: str, data: Any, request_id: int | None) -> bytes:
+    """An encoded request; `data` and `id` are left out when None."""
+    message: dict[str, Any] = {"type": kind}
+    if request_id is not None:
+        message["id"] = request_id
+    if data is not None:
+        message["data"] = data
+    return codec.encode(message)
+
+
+def reset_data(seed: int | None, task: Any) -> dict[str, Any]:
+    """The `data` of a reset request."""
+    return {"seed": seed, "task": codec.to_builtins(task)}
+
+
+def parse_request(raw: str | bytes, max_bytes: int) -> Request:
+    """Decode and check one request message, raising `ServerError` when it is unusable."""
+    if len(raw) > max_bytes:
+        raise message_too_large(len(raw), max_bytes)
+    request = decode(raw, Request)
+    if request.type not in REQUEST_TYPES:
+        raise ServerError(
+            UNKNOWN_TYPE,
+            f"unknown message type {request.type!r}; expected one of {', '.join(REQUEST_TYPES)}",
+        )
+    return request
+
+
+def request_id_of(raw: str | bytes) -> int | str | None:
+    """The `id` of a message that failed to parse, when one can still be read from it."""
+    try:
+        message = decode(raw, Any)
+    except ServerError:
+        return None
+    request_id = message.get("id") if isinstance(message, dict) else None
+    return request_id if isinstance(request_id, (int, str)) else None
+
+
+def decode(raw: str | bytes, type_: Any) -> Any:
+    """Parse a message or body into `type_` (a message `Struct`, or `Any` for plain JSON).
+
+    Raises `ServerError`: `invalid_json` for text that is not JSON, `invalid_message` for JSON of
+    the wrong shape.
+    """
+    try:
+        return codec.decode(raw, type_)
+    except InvalidJSON as error:
+        raise ServerError(INVALID_JSON, str(error)) from None
+    except ValidationError as error:
+        raise ServerError(INVALID_MESSAGE, f"invalid message: {error}") from None
+
+
+def convert(data: Any, type_: type) -> Any:
+    """Validate `data` (None reads as `{}`) as the `Struct` `type_`; or `invalid_message`."""
+    try:
+        return codec.from_builtins(data if data is not None else {}, type_)
+    except ValidationError as error:
+        raise ServerError(INVALID_MESSAGE, f"invalid {error}") from None
+
+
+def action_of(data: Any, action_type: type) -> Any:
+    """Build an action from the fields in `data`, raising `invalid_action` that names the field."""
+    try:
+        return codec.from_builtins(data if data is not None else {}, action_type)
+    except ValidationError as error:
+        raise ServerError(INVALID_ACTION, str(error)) from None
+
+
+def message_too_large(size: int, limit: int) -> ServerError:
+    """The error for a request of `size` bytes when at most `limit` are accepted."""
+    return ServerError(
+        MESSAGE_TOO_LARGE, f"message of {size} bytes exceeds the limit of {limit} bytes"
+    )
+
+
+def observation_reply(observation: Any) -> dict[str, Any]:
+    """An observation reply (without `id`): OpenEnv's envelope plus `truncated` and `metadata`."""
+    fields = codec.to_builtins(observation)
+    envelope = {name: fields.pop(name, None) for name in _ENVELOPE}
+    return {"type": OBSERVATION, "data": {"observation": fields, **envelope}}
+
+
+def observation_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """The observation's fields from an observation reply's `data`, envelope fields included."""
+    fields = dict(data.get("observation") or {})
+    for name in _ENVELOPE:
+        if name in data:
+            fields[name] = data[name]
+    return fields
+
+
+def state_reply(state: Any) -> dict[str, Any]:
+    """A state reply (without `id`): the state without its `hidden` fields."""
+    return {"type": STATE, "data": codec.visible_builtins(state)}
+
+
+def render_reply(frame: Any) -> dict[str, Any]:
+    """A render reply (without `id`)."""
+    return {"type": RENDER, "data": {"frame": codec.to_builtins(frame)}}
+
+
+def frame_of(data: dict[str, Any]) -> Any:
+    """The frame in a render reply's `data`."""
+    return data.get("frame")
+
+
+def closed_reply() -> dict[str, Any]:
+    """The reply to `close`."""
+    return {"type": CLOSED, "data": {}}
+
+
+def error_reply(error: ServerError, request_id: int | str | None = None) -> dict[str, Any]:
+    """An error reply; its `id` is the request's when known."""
+    return {"type": ERROR, "data": {"message": error.message, "code": error.code}, "id": request_id}
+
+
+def http_status(code: str) -> int:
+    """The HTTP status of an error reply with `code`."""
+    return HTTP_STATUS.get(code, 400)
+
+
+def health_reply(sessions: int, max_sessions: int) -> dict[str, Any]:
+    """The body of `GET /health`."""
+    return {"status": "ok", "sessions": sessions, "max_sessions": max_sessions}
+
+
+def error_of(data: Any) -> Exception:
+    """The exception for an error reply's `data`: `ResetNeeded`, `ValidationError` (a bad action)
+    or `ServerError` carrying the code."""
+    data = data if isinstance(data, dict) else {}
+    code = str(data.get("code", "unknown"))
+    message = str(data.get("message", "the server reported an error"))
+    exception_type = _RAISED_AS.get(code)
+    if exception_type is not None:
+        return exception_type(message)
+    return ServerError(code, message)
+
+
+def error_in(body: bytes) -> ServerError | None:
+    """The `ServerError` an HTTP error body carries, or None when it is no error reply."""
+    try:
+        reply = codec.decode(body, Reply)
+    except ValidationError:
+        return None
+    data = reply.data
+    if reply.type != ERROR or not isinstance(data, dict):
+        return None
+    code, message = data.get("code"), data.get("message")
+    if not (isinstance(code, str) and isinstance(message, str)):
+        return None
+    return ServerError(code, message)
+
+
+def encode(reply: dict[str, Any]) -> bytes:
+    """Encode a reply or another JSON body."""
+    return codec.encode(reply)
