@@ -19,11 +19,12 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from envtorch.collect.episodes import Episode, episodes
 from envtorch.collect.trajectory import Batch, Step, Trajectory
-from envtorch.core.placement import CallPlacement
+from envtorch.core.offload import Offload
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +72,7 @@ class Collector:
     Async env handles (whose `step` is a coroutine function) are awaited. Sync handles run in
     worker threads, so a slow env never stalls the other episodes, except envs that declare
     `nonblocking = True` (they only compute, like `EchoEnv`): those run on the event loop, as
-    `envtorch.core.placement.CallPlacement` decides.
+    `envtorch.core.offload.Offload` decides.
 
     When an env, the env factory or the policy raises, the episode is kept with its `failure`
     reason and the collection goes on. Iterate with `for` or, inside a running event loop,
@@ -297,7 +298,7 @@ class _EnvSlot:
         self._executor = executor
         self._handle: Any = None
         self._is_async = False
-        self._placement = CallPlacement(nonblocking=False)
+        self._offload = Offload(False, self._in_thread)
         self._failures_in_a_row = 0
 
     async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
@@ -332,27 +333,15 @@ class _EnvSlot:
             raise _EnvFailed(f"creating the env raised {type(error).__name__}: {error}") from error
         self._handle = handle
         self._is_async = inspect.iscoroutinefunction(getattr(handle, "step", None))
-        self._placement = CallPlacement(nonblocking=getattr(handle, "nonblocking", False) is True)
+        self._offload = Offload(getattr(handle, "nonblocking", False) is True, self._in_thread)
 
     async def _invoke(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if self._is_async:
             return await function(*args, **kwargs)
-        if self._placement.inline:
-            result, seconds = _timed(function, *args, **kwargs)
-        else:
-            loop = asyncio.get_running_loop()
-            result, seconds = await loop.run_in_executor(
-                self._executor, lambda: _timed(function, *args, **kwargs)
-            )
-        self._placement.record(seconds)
-        return result
+        return await self._offload(partial(function, *args, **kwargs))
 
-
-def _timed(function: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, float]:
-    """The function's result and how many seconds the call took (raising as it raises)."""
-    start = time.perf_counter()
-    result = function(*args, **kwargs)
-    return result, time.perf_counter() - start
+    def _in_thread(self, call: Callable[[], Any]) -> asyncio.Future[Any]:
+        return asyncio.get_running_loop().run_in_executor(self._executor, call)
 
 
 class _PolicyBatcher:

@@ -1,14 +1,14 @@
 """Sessions: one env per session, its calls run one at a time, in the session's own thread.
 
-Env calls are plain blocking functions, so each session owns a worker thread: a slow `step()` holds
-only its own session. A call that exceeds the call timeout gets a `timeout` error; the session lets
-go of its env (which is closed in its thread once the stuck call returns) and of that thread, and
-the next `reset` builds a fresh env.
+Env calls are plain blocking functions, so each session owns a `SessionThread`: a slow `step()`
+holds only its own session. A call that exceeds the call timeout gets a `timeout` error; the
+session lets go of its env (which is closed in its thread once the stuck call returns) and of
+that thread, and the next `reset` builds a fresh env.
 
 The exception: an env class that declares `nonblocking = True` (it only computes, like `EchoEnv`)
 has its calls run right on the event loop, which saves the thread hop (about half of a quick
-step's cost on the server). `envtorch.core.placement.CallPlacement` decides call by call, as in
-the Collector: after a call slower than 1 ms all the same (say, a transform that calls a remote
+step's cost on the server). `envtorch.core.offload.Offload` decides call by call, as in the
+Collector: after a call slower than 1 ms all the same (say, a transform that calls a remote
 judge), the session's next calls go to its thread until enough of them in a row were quick, so a
 mistaken declaration stalls the other sessions for one call, not for every call. Such an inline
 call cannot be cut short by the call timeout. The env factory and `close()` run in the session's
@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from envtorch.core import Environment, ResetNeeded
-from envtorch.core.placement import CallPlacement
+from envtorch.core.offload import Offload
 from envtorch.server.limits import ServerLimits
 from envtorch.wire import (
     ENV_ERROR,
@@ -43,57 +43,45 @@ from envtorch.wire import (
 logger = logging.getLogger("envtorch.server")
 
 EnvCall = Callable[[Environment], Any]
-Late = Callable[[Any], Any] | None
 
 
-class Worker:
-    """A daemon thread that runs blocking calls in order and hands results to the event loop."""
+class SessionThread:
+    """A daemon thread that runs one session's calls in order; results land in asyncio futures.
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, name: str) -> None:
-        self._loop = loop
-        self._jobs: queue.SimpleQueue[tuple[asyncio.Future, Callable[[], Any], Late] | None] = (
+    Made on the event loop, whose futures it completes. Nothing but this thread completes them,
+    so a caller that stops waiting (the call timeout) can still see the result arrive.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._calls: queue.SimpleQueue[tuple[asyncio.Future[Any], Callable[[], Any]] | None] = (
             queue.SimpleQueue()
         )
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
+        threading.Thread(target=self._run, name=name, daemon=True).start()
 
-    def submit(self, call: Callable[[], Any], late: Late = None) -> asyncio.Future:
-        """Queue `call` and return a future for its result.
-
-        A result that arrives after its future was given up (the call timeout) goes to `late`,
-        called on the event loop, so that what it holds can be released.
-        """
+    def submit(self, call: Callable[[], Any]) -> asyncio.Future[Any]:
+        """Queue `call`; the future gets its result or its exception."""
         future = self._loop.create_future()
-        self._jobs.put((future, call, late))
+        self._calls.put((future, call))
         return future
 
     def stop(self) -> None:
         """End the thread after the calls already queued."""
-        self._jobs.put(None)
+        self._calls.put(None)
 
     def _run(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            future, call, late = job
+        while (queued := self._calls.get()) is not None:
+            future, call = queued
             try:
-                result, error = call(), None
-            except BaseException as exception:
-                result, error = None, exception
+                result = call()
+            except BaseException as error:
+                outcome, value = future.set_exception, error
+            else:
+                outcome, value = future.set_result, result
             try:
-                self._loop.call_soon_threadsafe(_settle, future, result, error, late)
+                self._loop.call_soon_threadsafe(outcome, value)
             except RuntimeError:
                 return
-
-
-def _settle(future: asyncio.Future, result: Any, error: BaseException | None, late: Late) -> None:
-    """Complete `future`; if its waiter gave up on it, hand the result to `late`."""
-    if future.done():
-        if error is None and late is not None:
-            late(result)
-        return
-    if error is None:
-        future.set_result(result)
-    else:
-        future.set_exception(error)
 
 
 class Session:
@@ -103,7 +91,7 @@ class Session:
         self,
         session_id: str,
         on_reap: Callable[[ServerError], Any] | None,
-        placement: CallPlacement,
+        offload: Callable[[Session], Offload],
     ) -> None:
         self.id = session_id
         self.env: Environment | None = None
@@ -111,13 +99,19 @@ class Session:
         self.last_active = time.monotonic()
         self.on_reap = on_reap
         self.closed = False
-        self.worker: Worker | None = None
+        self.thread: SessionThread | None = None
         self.lost_env_reason: str | None = None
-        self.placement = placement
+        self.offload = offload(self)
 
     def touch(self) -> None:
         """Record activity, which keeps the reaper away."""
         self.last_active = time.monotonic()
+
+    def run_in_thread(self, call: Callable[[], Any]) -> asyncio.Future[Any]:
+        """Queue `call` in the session's thread, starting one when the session has none."""
+        if self.thread is None:
+            self.thread = SessionThread(f"envtorch-session-{self.id[:8]}")
+        return self.thread.submit(call)
 
 
 class SessionManager:
@@ -143,7 +137,7 @@ class SessionManager:
                 f"server full: {len(self.sessions)} of {self.limits.max_sessions} sessions in use;"
                 " close one or retry later",
             )
-        session = Session(secrets.token_hex(16), on_reap, CallPlacement(self.nonblocking))
+        session = Session(secrets.token_hex(16), on_reap, self._offload)
         self.sessions[session.id] = session
         return session
 
@@ -219,51 +213,47 @@ class SessionManager:
         except TimeoutError:
             logger.warning("session %s still busy after %.1f s at shutdown", session.id, grace)
 
+    def _offload(self, session: Session) -> Offload:
+        """Where the session's calls run: its thread, within the call timeout, or the loop."""
+
+        async def in_thread(call: Callable[[], Any]) -> Any:
+            future = session.run_in_thread(call)
+            return await self._within_call_timeout(session, future, _retrieve)
+
+        return Offload(self.nonblocking, in_thread)
+
     async def _build_env(self, session: Session) -> Environment:
         """A new env from the factory, built in the session's thread within the call timeout.
 
         An env that the factory returns after the timeout is closed: nothing else would find it.
         """
-        return await self._run_threaded(session, self.env_factory, late=_close_in_background)
+        factory = self.env_factory
+        future = session.run_in_thread(lambda: _as_server_errors(factory))
+        return await self._within_call_timeout(session, future, _close_late_env)
 
     async def _run(self, session: Session, call: Callable[[], Any]) -> Any:
-        """Run `call` on the loop when the env is nonblocking and has been quick, else threaded."""
-        if session.placement.inline:
-            return self._run_inline(session, call)
-        return await self._run_threaded(session, call)
-
-    def _run_inline(self, session: Session, call: Callable[[], Any]) -> Any:
+        """Run `call` as the session's `Offload` decides: on the loop, or in its thread."""
         session.touch()
-        start = time.perf_counter()
         try:
-            return _as_protocol_errors(call)
+            return await session.offload(lambda: _as_server_errors(call))
         finally:
-            session.placement.record(time.perf_counter() - start)
             session.touch()
 
-    async def _run_threaded(
-        self, session: Session, call: Callable[[], Any], late: Late = None
+    async def _within_call_timeout(
+        self,
+        session: Session,
+        future: asyncio.Future[Any],
+        on_late: Callable[[asyncio.Future[Any]], None],
     ) -> Any:
-        """Run `call` in the session's thread; on timeout, give up the env and the thread.
+        """The future's result; after the call timeout, give up the session's env and its thread.
 
-        A result that comes after the timeout goes to `late`.
+        A result that comes after the timeout goes to `on_late`.
         """
-        loop = asyncio.get_running_loop()
-        if session.worker is None:
-            session.worker = Worker(loop, f"envtorch-session-{session.id[:8]}")
-        session.touch()
-        late_timed = None if late is None else lambda timed: late(timed[0])
-        future = session.worker.submit(lambda: _timed(call), late_timed)
-        timer = loop.call_later(self.limits.call_timeout, _expire, future)
-        try:
-            result, seconds = await future
-        except TimeoutError:
-            raise self._timed_out(session) from None
-        finally:
-            timer.cancel()
-            session.touch()
-        session.placement.record(seconds)
-        return result
+        done, _ = await asyncio.wait((future,), timeout=self.limits.call_timeout)
+        if not done:
+            future.add_done_callback(on_late)
+            raise self._timed_out(session)
+        return future.result()
 
     def _timed_out(self, session: Session) -> ServerError:
         """Give up the session's env after a call outlived the call timeout; the error to send."""
@@ -284,14 +274,14 @@ class SessionManager:
 
         Returns the future of the env's `close()` to wait for, if there is one.
         """
-        env, worker = session.env, session.worker
-        session.env, session.worker = None, None
-        if worker is None:
+        env, thread = session.env, session.thread
+        session.env, session.thread = None, None
+        if thread is None:
             if env is not None:
                 _close_quietly(env)
             return None
-        closing = worker.submit(lambda: _close_quietly(env)) if env is not None else None
-        worker.stop()
+        closing = thread.submit(lambda: _close_quietly(env)) if env is not None else None
+        thread.stop()
         return closing
 
 
@@ -309,7 +299,7 @@ def _require_open(session: Session) -> None:
         raise _unknown_session(session.id)
 
 
-def _as_protocol_errors(call: Callable[[], Any]) -> Any:
+def _as_server_errors(call: Callable[[], Any]) -> Any:
     """Run an env call, turning whatever it raises into a `ServerError` the client can read."""
     try:
         return call()
@@ -322,22 +312,17 @@ def _as_protocol_errors(call: Callable[[], Any]) -> Any:
         raise ServerError(ENV_ERROR, f"{type(error).__name__}: {error}") from None
 
 
-def _timed(call: Callable[[], Any]) -> tuple[Any, float]:
-    """Run an env call through `_as_protocol_errors`; its result and how many seconds it took."""
-    start = time.perf_counter()
-    result = _as_protocol_errors(call)
-    return result, time.perf_counter() - start
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """A late call's outcome, read so that asyncio does not report it as never retrieved."""
+    if not future.cancelled():
+        future.exception()
 
 
-def _expire(future: asyncio.Future) -> None:
-    """The call timeout: fail a call's future unless it already has its result."""
-    if not future.done():
-        future.set_exception(TimeoutError())
-
-
-def _close_in_background(env: Environment) -> None:
-    """Close an env that no session holds, off the event loop."""
-    asyncio.get_running_loop().run_in_executor(None, _close_quietly, env)
+def _close_late_env(future: asyncio.Future[Any]) -> None:
+    """Close, off the event loop, an env that the factory returned after the call timeout."""
+    if future.cancelled() or future.exception() is not None:
+        return
+    asyncio.get_running_loop().run_in_executor(None, _close_quietly, future.result())
 
 
 def _close_quietly(env: Environment) -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from envtorch.collect import Batch, Collector, PolicyInput
 from envtorch.core import Environment, Observation, State
-from envtorch.core.placement import QUICK_CALLS_BEFORE_INLINE
+from envtorch.core.offload import QUICK_CALLS_BEFORE_INLINE
 from envtorch.envs.echo import EchoAction, EchoEnv
 
 pytestmark = pytest.mark.timeout(60)

@@ -5,8 +5,8 @@ import threading
 
 import pytest
 
-from envtorch.core import placement
-from envtorch.core.placement import QUICK_CALLS_BEFORE_INLINE
+from envtorch.core import offload
+from envtorch.core.offload import QUICK_CALLS_BEFORE_INLINE
 
 from .conftest import QuickScriptEnv, ScriptObservation
 
@@ -32,7 +32,7 @@ class HoldingEnv(QuickScriptEnv):
 
 @pytest.fixture(autouse=True)
 def generous_inline_limit(monkeypatch):
-    monkeypatch.setattr(placement, "INLINE_CALL_LIMIT", INLINE_CALL_LIMIT)
+    monkeypatch.setattr(offload, "INLINE_CALL_LIMIT", INLINE_CALL_LIMIT)
 
 
 @pytest.fixture
