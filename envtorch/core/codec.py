@@ -26,7 +26,7 @@ def _as_builtin(obj: Any) -> Any:
     tolist = getattr(obj, "tolist", None)
     if callable(tolist):
         return tolist()
-    raise NotImplementedError(f"cannot encode a {type(obj).__name__} as JSON")
+    raise TypeError(f"cannot encode an object of type {type(obj).__name__} as JSON")
 
 
 _json_decode = msgspec.json.Decoder().decode

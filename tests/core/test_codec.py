@@ -2,6 +2,7 @@ import dataclasses
 import math
 from typing import Any
 
+import numpy
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -130,3 +131,18 @@ def test_json_schema_of_all_three_types():
     assert action["additionalProperties"] is False
     assert set(result["observation"]["properties"]) >= {"echoed_message", "reward", "done"}
     assert set(json_schema(State)["properties"]) == {"episode_id", "step_count", "task"}
+
+
+def test_numpy_arrays_and_scalars_encode_as_lists_and_numbers():
+    observation = Observation(
+        reward=numpy.float32(0.25),
+        metadata={"board": numpy.zeros((2, 2), dtype=numpy.uint8), "turn": numpy.int64(3)},
+    )
+    expected = {"board": [[0, 0], [0, 0]], "turn": 3}
+    assert to_builtins(observation)["metadata"] == expected
+    assert decode(encode(observation), Observation) == Observation(reward=0.25, metadata=expected)
+
+
+def test_values_without_a_json_form_still_fail_to_encode():
+    with pytest.raises(TypeError, match="object"):
+        encode(Observation(metadata={"bad": object()}))

@@ -53,6 +53,8 @@ class ScriptEnv(Environment[ScriptAction, ScriptObservation, State]):
             raise SystemExit(3)
         elif action.command == "unencodable":
             return ScriptObservation(metadata={"bad": object()})
+        elif action.command == "arrays":
+            return arrays_observation()
         elif action.command == "thread":
             return ScriptObservation(text=threading.current_thread().name, instance=self.number)
         elif action.command == "finish":
@@ -64,6 +66,15 @@ class ScriptEnv(Environment[ScriptAction, ScriptObservation, State]):
 
     def _close(self) -> None:
         self.closed_at = time.monotonic()
+
+
+def arrays_observation() -> ScriptObservation:
+    """An observation holding numpy values, as a game or a vision env returns them."""
+    import numpy
+
+    grid = numpy.arange(6, dtype=numpy.int8).reshape(2, 3)
+    metadata = {"grid": grid, "mean": numpy.float32(2.5), "count": numpy.int64(6)}
+    return ScriptObservation(text="arrays", reward=numpy.float64(0.5), metadata=metadata)
 
 
 class QuickScriptEnv(ScriptEnv):

@@ -94,6 +94,15 @@ def test_step_before_reset_and_after_done_need_reset(socket):
     assert ws.ask({"type": "reset"})["type"] == "observation"
 
 
+def test_numpy_values_in_an_observation_cross_the_wire_as_lists_and_numbers(socket):
+    ws = socket()
+    ws.ask({"type": "reset"})
+    reply = ws.ask({"type": "step", "data": {"command": "arrays"}})
+    assert reply["type"] == "observation"
+    assert reply["data"]["reward"] == 0.5
+    assert reply["data"]["metadata"] == {"grid": [[0, 1, 2], [3, 4, 5]], "mean": 2.5, "count": 6}
+
+
 @pytest.mark.parametrize("command", ["raise", "exit", "unencodable"])
 def test_env_exceptions_become_env_errors_and_the_server_survives(socket, command):
     ws = socket()
