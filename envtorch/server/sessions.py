@@ -48,8 +48,8 @@ EnvCall = Callable[[Environment], Any]
 class SessionThread:
     """A daemon thread that runs one session's calls in order; results land in asyncio futures.
 
-    Made on the event loop, whose futures it completes. Nothing but this thread completes them,
-    so a caller that stops waiting (the call timeout) can still see the result arrive.
+    Made on the event loop, whose futures it completes. A caller that stops waiting (the call
+    timeout) completes the future itself; the call's late outcome is then dropped.
     """
 
     def __init__(self, name: str) -> None:
@@ -73,15 +73,23 @@ class SessionThread:
         while (queued := self._calls.get()) is not None:
             future, call = queued
             try:
-                result = call()
-            except BaseException as error:
-                outcome, value = future.set_exception, error
-            else:
-                outcome, value = future.set_result, result
+                result, error = call(), None
+            except BaseException as exception:
+                result, error = None, exception
             try:
-                self._loop.call_soon_threadsafe(outcome, value)
+                self._loop.call_soon_threadsafe(_complete, future, result, error)
             except RuntimeError:
                 return
+
+
+def _complete(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    """Hand a call's outcome to its future, unless the caller gave up waiting for it."""
+    if future.done():
+        return
+    if error is None:
+        future.set_result(result)
+    else:
+        future.set_exception(error)
 
 
 class Session:
@@ -215,21 +223,21 @@ class SessionManager:
 
     def _offload(self, session: Session) -> Offload:
         """Where the session's calls run: its thread, within the call timeout, or the loop."""
-
-        async def in_thread(call: Callable[[], Any]) -> Any:
-            future = session.run_in_thread(call)
-            return await self._within_call_timeout(session, future, _retrieve)
-
-        return Offload(self.nonblocking, in_thread)
+        return Offload(self.nonblocking, lambda call: self._in_thread(session, call))
 
     async def _build_env(self, session: Session) -> Environment:
         """A new env from the factory, built in the session's thread within the call timeout.
 
-        An env that the factory returns after the timeout is closed: nothing else would find it.
+        An env that the factory returns after the timeout is closed in that thread: the close
+        queued at the timeout runs after the factory, and finds the env in `built`.
         """
-        factory = self.env_factory
-        future = session.run_in_thread(lambda: _as_server_errors(factory))
-        return await self._within_call_timeout(session, future, _close_late_env)
+        built: list[Environment] = []
+
+        def build() -> Environment:
+            built.append(_as_server_errors(self.env_factory))
+            return built[0]
+
+        return await self._in_thread(session, build, built)
 
     async def _run(self, session: Session, call: Callable[[], Any]) -> Any:
         """Run `call` as the session's `Offload` decides: on the loop, or in its thread."""
@@ -239,25 +247,25 @@ class SessionManager:
         finally:
             session.touch()
 
-    async def _within_call_timeout(
-        self,
-        session: Session,
-        future: asyncio.Future[Any],
-        on_late: Callable[[asyncio.Future[Any]], None],
+    async def _in_thread(
+        self, session: Session, call: Callable[[], Any], built: list[Environment] | None = None
     ) -> Any:
-        """The future's result; after the call timeout, give up the session's env and its thread.
+        """Run `call` in the session's thread; after the call timeout, give up its env and thread.
 
-        A result that comes after the timeout goes to `on_late`.
+        `built` holds an env that a call still building it will have made, to be closed then.
         """
-        done, _ = await asyncio.wait((future,), timeout=self.limits.call_timeout)
-        if not done:
-            future.add_done_callback(on_late)
-            raise self._timed_out(session)
-        return future.result()
+        future = session.run_in_thread(call)
+        timer = asyncio.get_running_loop().call_later(self.limits.call_timeout, _give_up, future)
+        try:
+            return await future
+        except TimeoutError:
+            raise self._timed_out(session, built) from None
+        finally:
+            timer.cancel()
 
-    def _timed_out(self, session: Session) -> ServerError:
+    def _timed_out(self, session: Session, built: list[Environment] | None) -> ServerError:
         """Give up the session's env after a call outlived the call timeout; the error to send."""
-        self._discard_env(session)
+        self._discard_env(session, built)
         timeout = self.limits.call_timeout
         session.lost_env_reason = (
             f"the previous call exceeded the call timeout of {timeout:g} s"
@@ -269,18 +277,23 @@ class SessionManager:
             " send reset to start a fresh environment",
         )
 
-    def _discard_env(self, session: Session) -> asyncio.Future | None:
+    def _discard_env(
+        self, session: Session, built: list[Environment] | None = None
+    ) -> asyncio.Future | None:
         """Close the env in its thread after any call still running there, then end the thread.
 
-        Returns the future of the env's `close()` to wait for, if there is one.
+        The envs in `built` are closed too, read once that call has returned. Returns the future
+        of the envs' `close()` to wait for, if there is one.
         """
         env, thread = session.env, session.thread
         session.env, session.thread = None, None
+        envs = [env] if env is not None else []
         if thread is None:
-            if env is not None:
-                _close_quietly(env)
+            _close_quietly(*envs)
             return None
-        closing = thread.submit(lambda: _close_quietly(env)) if env is not None else None
+        closing = None
+        if envs or built is not None:
+            closing = thread.submit(lambda: _close_quietly(*envs, *(built or [])))
         thread.stop()
         return closing
 
@@ -312,21 +325,15 @@ def _as_server_errors(call: Callable[[], Any]) -> Any:
         raise ServerError(ENV_ERROR, f"{type(error).__name__}: {error}") from None
 
 
-def _retrieve(future: asyncio.Future[Any]) -> None:
-    """A late call's outcome, read so that asyncio does not report it as never retrieved."""
-    if not future.cancelled():
-        future.exception()
+def _give_up(future: asyncio.Future[Any]) -> None:
+    """The call timeout: fail a call's future unless it already has its outcome."""
+    if not future.done():
+        future.set_exception(TimeoutError())
 
 
-def _close_late_env(future: asyncio.Future[Any]) -> None:
-    """Close, off the event loop, an env that the factory returned after the call timeout."""
-    if future.cancelled() or future.exception() is not None:
-        return
-    asyncio.get_running_loop().run_in_executor(None, _close_quietly, future.result())
-
-
-def _close_quietly(env: Environment) -> None:
-    try:
-        env.close()
-    except BaseException:
-        logger.warning("closing an environment failed", exc_info=True)
+def _close_quietly(*envs: Environment) -> None:
+    for env in envs:
+        try:
+            env.close()
+        except BaseException:
+            logger.warning("closing an environment failed", exc_info=True)

@@ -158,7 +158,7 @@ def test_a_server_call_timeout_discards_the_stuck_env_and_its_sandbox():
                 env.step(code("sum(range(10 ** 13))"))
             assert timeout.value.code == "timeout"
             assert env.episode_over
-            with pytest.raises(ResetNeeded, match="step timeout"):
+            with pytest.raises(ResetNeeded, match="call timeout"):
                 env.step(code("1"))
             assert env.reset().success
             assert env.step(code("2 + 2")).value == 4
