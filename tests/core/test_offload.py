@@ -13,19 +13,19 @@ def offload(nonblocking: bool) -> Offload:
 
 
 def test_blocking_envs_are_always_threaded():
-    placement = offload(nonblocking=False)
-    placement.record(0.0)
-    assert not placement.inline
+    calls = offload(nonblocking=False)
+    calls.record(0.0)
+    assert not calls.inline
 
 
 def test_a_slow_call_threads_the_next_calls_until_enough_quick_ones():
-    placement = offload(nonblocking=True)
-    assert placement.inline
-    placement.record(INLINE_CALL_LIMIT * 5)
+    calls = offload(nonblocking=True)
+    assert calls.inline
+    calls.record(INLINE_CALL_LIMIT * 5)
     for _ in range(QUICK_CALLS_BEFORE_INLINE):
-        assert not placement.inline
-        placement.record(0.0)
-    assert placement.inline
+        assert not calls.inline
+        calls.record(0.0)
+    assert calls.inline
 
 
 def test_calls_run_where_the_offload_places_them_and_errors_pass_through():
@@ -35,9 +35,9 @@ def test_calls_run_where_the_offload_places_them_and_errors_pass_through():
             await blocking(threading.current_thread),
             await nonblocking(threading.current_thread),
         ]
-        for placement in (blocking, nonblocking):
+        for each in (blocking, nonblocking):
             try:
-                await placement(lambda: 1 / 0)
+                await each(lambda: 1 / 0)
             except ZeroDivisionError:
                 threads.append("raised")
         return threads
