@@ -57,7 +57,7 @@ class Sandbox:
         """
         tools = dict(tools or {})
         specs = tool_specs(tools)
-        sock = self._spawn()
+        zygote, sock = self._spawn()
         session = SandboxSession(
             sock,
             tools=tools,
@@ -65,23 +65,31 @@ class Sandbox:
             limits=self.limits,
             cgroups=self._cgroups,
             key=f"session-{next(self._numbers)}",
+            zygote=zygote,
+            adopt=self._adopt,
         )
-        with self._lock:
-            if self._closed:
-                session.close()
-                raise SandboxUnavailable("this Sandbox was closed; create a new one")
-            self._sessions.add(session)
+        self._adopt(session)
         return session
 
-    def _spawn(self) -> socket.socket:
-        """A new session socket from a running zygote, restarting it once if it died."""
+    def _adopt(self, session: SandboxSession) -> None:
+        """Count `session` (new or forked) among this sandbox's, or close it if this one is."""
+        with self._lock:
+            if not self._closed:
+                self._sessions.add(session)
+                return
+        session.close()
+        raise SandboxUnavailable("this Sandbox was closed; create a new one")
+
+    def _spawn(self) -> tuple[Zygote, socket.socket]:
+        """A running zygote and a new session socket from it, restarting it once if it died."""
         zygote = self._running_zygote()
         try:
-            return zygote.spawn()
+            return zygote, zygote.spawn()
         except SandboxUnavailable:
             if zygote.alive:
                 raise
-        return self._running_zygote().spawn()
+        zygote = self._running_zygote()
+        return zygote, zygote.spawn()
 
     def _running_zygote(self) -> Zygote:
         """The zygote to ask for a session: a fresh one when the last died or fell out of step.

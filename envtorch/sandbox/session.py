@@ -9,15 +9,16 @@ import os
 import signal
 import socket
 import struct
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from envtorch.sandbox import watchdog
+from envtorch.sandbox import forking, watchdog
 from envtorch.sandbox.cgroups import CgroupTree
 from envtorch.sandbox.errors import SandboxUnavailable, SessionDead
 from envtorch.sandbox.guest.channel import (
@@ -25,6 +26,8 @@ from envtorch.sandbox.guest.channel import (
     ChannelError,
     ErrorInfo,
     Execute,
+    Fork,
+    Forked,
     FrameReader,
     Hello,
     Result,
@@ -35,15 +38,20 @@ from envtorch.sandbox.guest.channel import (
     capped,
     frame_limit,
     pack,
+    receive_with_fds,
 )
 from envtorch.sandbox.limits import MiB, SandboxLimits
 from envtorch.sandbox.results import ExceptionInfo, ExecutionResult
 
+if TYPE_CHECKING:
+    from envtorch.sandbox.zygote import Zygote
+
 HELLO_TIMEOUT = 10.0
+FORK_TIMEOUT = 10.0
 CAPTURE_LINKS = {1: "/memfd:stdout", 2: "/memfd:stderr"}
 RESERVED_NAMES = frozenset({"list_tools"})
 _UCRED = struct.Struct("iII")
-_session_messages = msgspec.json.Decoder(Hello | ToolCall | Result)
+_session_messages = msgspec.json.Decoder(Hello | ToolCall | Result | Forked)
 
 Tool = Callable[..., Any]
 
@@ -72,7 +80,8 @@ class SandboxSession:
     Created by `Sandbox.open()`, which gives it `tools` and their `specs` from `tool_specs`.
     `execute()` may be called from any thread; calls on one session run one at a time, and
     different sessions run in parallel. Tools run on the host, in the thread that called
-    `execute()`. `close()` is idempotent and safe from any thread.
+    `execute()`. `fork(n)` gives `n` independent copies of the session as it is now. `close()` is
+    idempotent and safe from any thread.
     """
 
     def __init__(
@@ -84,11 +93,19 @@ class SandboxSession:
         limits: SandboxLimits,
         cgroups: CgroupTree | None,
         key: str,
+        zygote: Zygote,
+        adopt: Callable[[SandboxSession], None],
+        family: forking.Family | None = None,
     ) -> None:
         self._sock = sock
         self._tools = dict(tools)
         self._limits = limits
         self._cgroups = cgroups
+        self._key = key
+        self._zygote = zygote
+        self._adopt = adopt
+        self._family = family
+        self._forks = 0
         self._groups: list[Path] = []
         self._reader = FrameReader(sock, _session_messages, frame_limit(limits.max_output))
         self._lock = threading.Lock()
@@ -113,10 +130,20 @@ class SandboxSession:
             raise
 
     def _receive_hello(self, deadline: float) -> int:
-        """Read the session's hello and the host pid the kernel attached to it."""
+        """Read the session's hello, the host pid the kernel attached to it and, from a new
+        session, its seccomp listener, which founds the session's family."""
         self._sock.settimeout(max(deadline - time.monotonic(), 0.001))
-        data, ancillary, _, _ = self._sock.recvmsg(1 << 12, socket.CMSG_SPACE(_UCRED.size))
+        space = socket.CMSG_SPACE(_UCRED.size) + socket.CMSG_SPACE(4)
+        data, ancillary, _, _ = self._sock.recvmsg(1 << 12, space, socket.MSG_CMSG_CLOEXEC)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 0)
+        pid, listener = 0, None
+        for level, kind, payload in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                pid = _UCRED.unpack_from(payload)[0]
+            elif level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                listener = int.from_bytes(payload[:4], sys.byteorder, signed=True)
+        if listener is not None:
+            self._found_family(listener, pid)
         if not data:
             raise SandboxUnavailable("the session exited while starting")
         self._reader.feed(data)
@@ -125,12 +152,17 @@ class SandboxSession:
             raise SandboxUnavailable(f"the session sent {type(hello).__name__} before hello")
         if hello.error is not None:
             raise SandboxUnavailable(f"the session could not confine itself: {hello.error}")
-        for level, kind, payload in ancillary:
-            if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
-                pid = _UCRED.unpack_from(payload)[0]
-                if pid > 0:
-                    return pid
-        raise SandboxUnavailable("the kernel did not report the session's process id")
+        if pid <= 0:
+            raise SandboxUnavailable("the kernel did not report the session's process id")
+        if self._family is None:
+            raise SandboxUnavailable("the session did not hand over its seccomp listener")
+        return pid
+
+    def _found_family(self, listener: int, pid: int) -> None:
+        if self._family is not None or pid <= 0:
+            os.close(listener)
+            raise SandboxUnavailable("a forked copy sent a seccomp listener")
+        self._family = forking.Family(listener, len(forking.namespace_pids(pid)) - 2)
 
     @property
     def pid(self) -> int:
@@ -193,6 +225,118 @@ class SandboxSession:
             except Exception as error:
                 return self._killed(started, f"the session failed unexpectedly: {error!r}")
             return _result(result, time.perf_counter() - started, self._limits.max_output)
+
+    def fork(self, count: int) -> list[SandboxSession]:
+        """`count` new sessions that go on from this one as it is now: its namespace and
+        everything its interpreter holds, and its workspace's files.
+
+        Each copy is confined like a fresh session: its own user, pid, mount, network, ipc and
+        uts namespaces, process group, workspace and devpts, so that no copy can see, signal or
+        reach this session or another copy. A fork copies the interpreter as `os.fork()` does:
+        the session's other processes do not carry over, and open files and sockets point at
+        `/dev/null` in the copies. This session goes on in a further copy of its own; the
+        process it forked from stays frozen until the last session of the family closes.
+
+        Raises `SandboxUnavailable` when the session cannot fork (shared memory, the process
+        limit of `SandboxLimits.processes`, forks nested more than about 30 deep); it lives on
+        if the failure came before any copy ran, and is closed otherwise.
+        """
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise ValueError(f"count must be a positive int, got {count!r}")
+        self._require_alive()
+        family = self._family
+        assert family is not None
+        with self._lock, family.lock:
+            self._require_alive()
+            forking.refuse_shared_memory(self._pid)
+            copies = self._fork_copies(count + 1, family)
+            try:
+                forking.check_confined(self._pid, [copy.pid for copy in copies])
+                assert self._pidfd is not None
+                forking.freeze(self._pidfd, self._pid, [copy.pid for copy in copies])
+            except BaseException:
+                for copy in copies:
+                    copy.close()
+                self._kill("the session failed while forking")
+                raise
+            self._go_on_in(copies[0], family)
+        for copy in copies[1:]:
+            self._adopt(copy)
+        return copies[1:]
+
+    def _fork_copies(self, count: int, family: forking.Family) -> list[SandboxSession]:
+        """Have the session fork `count` copies and greet each; kills them all if one fails."""
+        deadline = time.monotonic() + FORK_TIMEOUT
+        copies: list[SandboxSession] = []
+        sockets: list[socket.socket] = []
+        with forking.Gate(family, self._pid, count, self._map_user) as gate:
+            try:
+                self._send(Fork(count=count), deadline)
+                forked, fds = receive_with_fds(self._sock, self._reader, deadline, count)
+                sockets = [socket.socket(fileno=fd) for fd in fds]
+                self._check_forked(forked, len(fds), count)
+                for sock in sockets:
+                    family.join()
+                    copies.append(self._copy_on(sock))
+            except SandboxUnavailable as error:
+                self._abandon_fork(copies, sockets)
+                raise SandboxUnavailable(gate.failure or str(error)) from None
+            except (OSError, EOFError, ChannelError, TimeoutError) as error:
+                self._abandon_fork(copies, sockets)
+                raise SandboxUnavailable(f"the session failed while forking: {error}") from None
+        return copies
+
+    def _check_forked(self, forked: Any, received: int, count: int) -> None:
+        if isinstance(forked, Forked) and forked.error is not None and received == 0:
+            raise SandboxUnavailable(f"the session could not fork: {_fork_error(forked.error)}")
+        if not isinstance(forked, Forked) or forked.count != count or received != count:
+            self._kill("the session broke the protocol while forking")
+            raise SandboxUnavailable("the session broke the protocol while forking")
+
+    def _copy_on(self, sock: socket.socket) -> SandboxSession:
+        self._forks += 1
+        return SandboxSession(
+            sock,
+            tools=self._tools,
+            specs=[],
+            limits=self._limits,
+            cgroups=self._cgroups,
+            key=f"{self._key}.{self._forks}",
+            zygote=self._zygote,
+            adopt=self._adopt,
+            family=self._family,
+        )
+
+    def _abandon_fork(self, copies: list[SandboxSession], sockets: list[socket.socket]) -> None:
+        """A fork failed after copies may have run: they and the session end."""
+        for copy in copies:
+            copy.close()
+        for sock in sockets[len(copies) :]:
+            sock.close()
+        if copies or len(sockets) > len(copies):
+            self._kill("the session failed while forking")
+
+    def _map_user(self, parent: int, copies: list[int]) -> None:
+        """Have the zygote map the session user in the copies' new user namespaces."""
+        assert self._family is not None
+        level = self._family.sandbox_level
+        self._zygote.map_user(
+            forking.namespace_pids(parent)[level],
+            [forking.namespace_pids(copy)[level] for copy in copies],
+        )
+
+    def _go_on_in(self, copy: SandboxSession, family: forking.Family) -> None:
+        """Continue in `copy`'s process; the forked one becomes a template of the family."""
+        assert self._pidfd is not None
+        groups, cgroups = self._groups, self._cgroups
+        family.keep_template(self._pidfd, lambda: cgroups.release(groups) if cgroups else None)
+        self._sock.close()
+        self._sock, self._reader, self._pid = copy._sock, copy._reader, copy._pid
+        self._pidfd, self._groups, self._key = copy._pidfd, copy._groups, copy._key
+        self._forks = 0
+        copy._pidfd, copy._groups, copy._family = None, [], None
+        copy._dead_reason = "merged into the session it was forked from"
+        family.leave()
 
     def _send(self, message: Any, deadline: float) -> None:
         self._sock.settimeout(max(deadline - time.monotonic(), 0.001))
@@ -278,6 +422,7 @@ class SandboxSession:
                 self._dead_reason = reason
             pidfd, self._pidfd = self._pidfd, None
             groups, self._groups = self._groups, []
+            family, self._family = self._family, None
         if pidfd is not None:
             with contextlib.suppress(ProcessLookupError):
                 signal.pidfd_send_signal(pidfd, signal.SIGKILL)
@@ -286,6 +431,8 @@ class SandboxSession:
             self._sock.shutdown(socket.SHUT_RDWR)
         if self._cgroups is not None and groups:
             self._cgroups.release(groups)
+        if family is not None:
+            family.leave()
 
     def close(self) -> None:
         """End the session and everything it started. Idempotent."""
@@ -298,6 +445,15 @@ class SandboxSession:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _fork_error(error: str) -> str:
+    """The session's reason, with the way out where the kernel's limits were hit."""
+    if "No space left" in error or "Too many users" in error:
+        return f"{error}; forks nest at most about 30 deep: fork from a shallower episode"
+    if "Resource temporarily unavailable" in error:
+        return f"{error}; the family reached SandboxLimits.processes: close some copies"
+    return error
 
 
 def _result(result: Result, duration: float, max_output: int) -> ExecutionResult:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import array
 import contextlib
 import json
 import os
@@ -19,14 +18,16 @@ import msgspec
 from envtorch.sandbox import bwrap
 from envtorch.sandbox.errors import SandboxUnavailable
 from envtorch.sandbox.guest.channel import (
-    HEADER,
     ChannelError,
     Config,
     FrameReader,
+    Mapped,
+    MapUser,
     Open,
     Opened,
     Ready,
     pack,
+    receive_with_fds,
 )
 from envtorch.sandbox.limits import SandboxLimits
 
@@ -37,7 +38,7 @@ USERNS_HINT = (
     "kernel.unprivileged_userns_clone=1, or kernel.apparmor_restrict_unprivileged_userns=0), "
     "or use the Docker provider"
 )
-_replies = msgspec.json.Decoder(Ready | Opened)
+_replies = msgspec.json.Decoder(Ready | Opened | Mapped)
 
 
 def _open_sandbox_init(info_fd: int, deadline: float) -> int | None:
@@ -145,26 +146,25 @@ class Zygote:
             raise SandboxUnavailable(f"the zygote could not fork a session: {reply}")
         return socket.socket(fileno=fd)
 
+    def map_user(self, parent: int, copies: list[int]) -> None:
+        """Map the session user in the new user namespaces of the `copies` that process `parent`
+        forked (pids as the zygote sees them); `SandboxUnavailable` if that fails."""
+        with self._lock:
+            if not self._in_step:
+                raise SandboxUnavailable("this zygote is out of step; start a fresh one")
+            try:
+                self._control.sendall(pack(MapUser(parent=parent, copies=copies)))
+                reply = self._reader.read(time.monotonic() + OPEN_TIMEOUT)
+            except (OSError, EOFError, ChannelError) as error:
+                self._in_step = False
+                raise SandboxUnavailable(f"the zygote did not map a fork's user: {error}") from None
+        if not isinstance(reply, Mapped) or reply.error is not None:
+            raise SandboxUnavailable(f"the zygote could not map a fork's user: {reply}")
+
     def _receive_with_fd(self, deadline: float) -> tuple[object, int | None]:
         """Read one reply frame and the file descriptor sent along with it (close-on-exec)."""
-        self._control.settimeout(max(deadline - time.monotonic(), 0.001))
-        size = socket.CMSG_SPACE(array.array("i").itemsize)
-        data, ancillary, _, _ = self._control.recvmsg(HEADER.size, size, socket.MSG_CMSG_CLOEXEC)
-        fd = None
-        for level, kind, payload in ancillary:
-            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                fds = array.array("i")
-                fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
-                fd = fds[0] if len(fds) else None
-        try:
-            if not data:
-                raise EOFError("the zygote exited")
-            self._reader.feed(data)
-            return self._reader.read(deadline), fd
-        except BaseException:
-            if fd is not None:
-                os.close(fd)
-            raise
+        reply, fds = receive_with_fds(self._control, self._reader, deadline, 1)
+        return reply, fds[0] if fds else None
 
     def close(self) -> None:
         """Stop the zygote and with it every session it forked, whatever they did (stopped,

@@ -1,7 +1,8 @@
 """Hostile code: each attack stays in its session; the host and a bystander session are unharmed.
 
 Every test here uses the `bystander` fixture: a session opened before the attack whose variables
-and workspace file are checked after it.
+and workspace file are checked after it. The attacks across sessions also run between the copies
+of a fork and between a forked session and its copy (`ACROSS_FORKS`).
 """
 
 import os
@@ -18,10 +19,13 @@ from envtorch.sandbox import Sandbox, SandboxLimits
 from envtorch.sandbox.bwrap import python_binds
 from envtorch.sandbox.cgroups import CgroupTree
 from envtorch.sandbox.guest.channel import frame_limit
+from tests.sandbox.conftest import PAIRINGS
 
 pytestmark = pytest.mark.timeout(60)
+ACROSS_FORKS = pytest.mark.parametrize("pairing", PAIRINGS, indirect=True)
 
 
+@ACROSS_FORKS
 def test_cannot_connect_to_a_listener_on_the_host(session, bystander):
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
@@ -46,6 +50,7 @@ def test_cannot_connect_to_a_listener_on_the_host(session, bystander):
             listener.accept()
 
 
+@ACROSS_FORKS
 def test_sessions_cannot_reach_each_other_through_unix_sockets(sandbox, session, bystander):
     code = (
         "import socket\n"
@@ -88,6 +93,7 @@ def test_cannot_write_outside_the_workspace(session, bystander):
     assert not Path(f"{os.__file__}.x").exists()
 
 
+@ACROSS_FORKS
 def test_cannot_read_another_sessions_files(session, bystander):
     code = (
         "import os, glob\n"
@@ -115,6 +121,7 @@ def test_cannot_read_host_files_or_environment(session, bystander, monkeypatch):
         assert sorted(session.execute("os.listdir('/root')").value) == sorted(bound)
 
 
+@ACROSS_FORKS
 def test_cannot_gain_privileges_or_make_namespaces(session, bystander):
     code = (
         "import ctypes, os\n"
@@ -218,6 +225,7 @@ def test_code_that_swallows_the_timeout_is_hard_killed(session, bystander):
     assert result.killed
 
 
+@ACROSS_FORKS
 def test_cannot_kill_other_sessions_processes(session, bystander):
     code = (
         "import os, signal\n"
@@ -256,6 +264,7 @@ def test_endless_output_stops_at_the_timeout_or_file_size_limit(session, bystand
     assert session.execute("print('quiet')").stdout == "quiet\n"
 
 
+@ACROSS_FORKS
 def test_garbage_frames_from_the_sandbox_kill_only_that_session(session, bystander):
     result = session.execute(
         "list_tools.__self__._sock.sendall(b'\\xff\\xff\\xff\\xff' + b'x' * 64)\n"
@@ -345,6 +354,7 @@ def test_a_killed_host_leaves_no_session_behind():
     assert not left
 
 
+@ACROSS_FORKS
 def test_a_group_kill_reaches_only_the_sessions_own_processes(sandbox, session, bystander):
     """Finding 1: `os.kill(0, 9)` once killed the zygote and every other running episode."""
     code = (
@@ -364,6 +374,7 @@ def test_a_group_kill_reaches_only_the_sessions_own_processes(sandbox, session, 
     assert sandbox._zygote.alive
 
 
+@ACROSS_FORKS
 def test_sessions_cannot_meet_on_an_abstract_datagram_address(sandbox, session, bystander):
     """Finding 2: a socketpair's datagram end, disconnected and bound to an abstract address,
     received another session's datagrams and then its workspace's directory fd."""
@@ -396,6 +407,7 @@ def test_sessions_cannot_meet_on_an_abstract_datagram_address(sandbox, session, 
     assert session.execute(send.replace("outbox", "loopback")).value == "sent"
 
 
+@ACROSS_FORKS
 def test_sessions_cannot_write_to_each_others_terminals(session, bystander):
     """Finding 2: sessions shared one devpts, so another session's pty was writable."""
     opened = session.execute("import os, pty\nmain, peer = pty.openpty()\nos.ttyname(peer)")

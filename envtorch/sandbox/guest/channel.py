@@ -8,6 +8,8 @@ unpickled; every frame is decoded into one of the message types below, or refuse
 
 from __future__ import annotations
 
+import array
+import os
 import socket
 import struct
 import time
@@ -89,9 +91,39 @@ class Opened(msgspec.Struct, tag="opened"):
     error: str | None = None
 
 
-class Hello(msgspec.Struct, tag="hello"):
-    """A session's first frame: it is confined and ready, or `error` says what failed."""
+class MapUser(msgspec.Struct, tag="map_user"):
+    """Asks the zygote to map the session user in the new user namespaces of `copies`, forked
+    by `parent`; pids as the zygote sees them."""
 
+    parent: int
+    copies: list[int]
+
+
+class Mapped(msgspec.Struct, tag="mapped"):
+    """The zygote mapped the copies' user, or `error` says why not."""
+
+    error: str | None = None
+
+
+class Hello(msgspec.Struct, tag="hello"):
+    """A session's first frame: it is confined and ready, or `error` says what failed. A new
+    session's hello carries its seccomp listener; a forked copy's does not."""
+
+    error: str | None = None
+
+
+class Fork(msgspec.Struct, tag="fork"):
+    """Fork `count` confined copies of the session, each greeting the host on a socket of its
+    own."""
+
+    count: int
+
+
+class Forked(msgspec.Struct, tag="forked"):
+    """The session forked its copies; the host ends of their sockets travel with this frame, or
+    `error` says why there are none."""
+
+    count: int
     error: str | None = None
 
 
@@ -194,3 +226,26 @@ class FrameReader:
         if not chunk:
             raise EOFError("the peer closed the connection")
         self._buffer += chunk
+
+
+def receive_with_fds(
+    sock: socket.socket, reader: FrameReader, deadline: float, max_fds: int
+) -> tuple[Any, list[int]]:
+    """Read one message and the file descriptors (close-on-exec, at most `max_fds`) sent along
+    with its first bytes; the descriptors are closed if the message cannot be read."""
+    sock.settimeout(max(deadline - time.monotonic(), 0.001))
+    space = socket.CMSG_SPACE(max_fds * array.array("i").itemsize)
+    data, ancillary, _, _ = sock.recvmsg(HEADER.size, space, socket.MSG_CMSG_CLOEXEC)
+    fds = array.array("i")
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+    try:
+        if not data:
+            raise EOFError("the peer closed the connection")
+        reader.feed(data)
+        return reader.read(deadline), list(fds)
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise

@@ -5,6 +5,11 @@ session then enters its own user, mount, pid, ipc, uts and network namespaces an
 session and process group, mounts a private tmpfs on `/tmp` (its workspace) and `/dev/shm` and
 its own devpts instance, hides `/proc`, and finally takes rlimits, drops every capability and
 loads a seccomp filter before any agent code runs.
+
+A forked copy of a session redoes the same steps from inside the session: the seccomp filter
+hands the two system calls that need it (a `clone` into new namespaces carrying `FORK_MARK`, and
+a `mount` with exactly `COPY_MOUNT_FLAGS`) to the host, which lets them through only for the
+copies of a fork it asked for and refuses them otherwise.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ MS_RDONLY = 0x1
 MS_NOSUID = 0x2
 MS_NODEV = 0x4
 MS_NOEXEC = 0x8
+MS_SILENT = 0x8000
 MS_REC = 0x4000
 MS_PRIVATE = 0x40000
 
@@ -50,12 +56,17 @@ PR_SET_DUMPABLE = 4
 PR_SET_SECCOMP = 22
 PR_SET_NO_NEW_PRIVS = 38
 SECCOMP_MODE_FILTER = 2
+SECCOMP_SET_MODE_FILTER = 1
+SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3
+FORK_MARK = 0x656E76746F726368
+"""Argument 2 of a copy's `clone` (the parent tid pointer, unused without CLONE_PARENT_SETTID)."""
+COPY_MOUNT_FLAGS = MS_NOSUID | MS_SILENT
+"""The flags of every mount a copy makes; the filter refuses any other mount outright."""
 TIOCSTI = 0x5412
 
 DENIED_SYSCALLS = (
     "unshare",
     "setns",
-    "mount",
     "umount2",
     "pivot_root",
     "chroot",
@@ -113,6 +124,9 @@ _libc_holding_gil = ctypes.PyDLL(None, use_errno=True)
 _libc_holding_gil.syscall.restype = ctypes.c_long
 _python = ctypes.pythonapi
 _SYS_CLONE = {"x86_64": 56, "aarch64": 220, "riscv64": 220, "ppc64le": 120}.get(platform.machine())
+_SYS_SECCOMP = {"x86_64": 317, "aarch64": 277, "riscv64": 277, "ppc64le": 358}.get(
+    platform.machine()
+)
 
 
 class _SockFprog(ctypes.Structure):
@@ -155,17 +169,25 @@ def build_filter() -> bytes:
     pipes between a session's own processes (multiprocessing, asyncio) working while no socket
     can be bound or connected: not to the network, and not to another session through an
     abstract unix address. `clone3` answers ENOSYS so that the C library falls back to `clone`,
-    whose flags the filter can inspect.
+    whose flags the filter can inspect. The two calls a forked copy needs go to the host
+    (`FORK_MARK`, `COPY_MOUNT_FLAGS`), which refuses them outside a fork it asked for.
     """
     sandbox_filter = pyseccomp.SyscallFilter(pyseccomp.ALLOW)
     deny = pyseccomp.ERRNO(errno.EPERM)
+    ask_host = pyseccomp.NOTIFY
     sandbox_filter.add_rule(deny, "socket")
     sandbox_filter.add_rule(deny, "socketpair", pyseccomp.Arg(0, pyseccomp.NE, socket.AF_UNIX))
     for name in DENIED_SYSCALLS:
         _deny_if_known(sandbox_filter, deny, name)
     _deny_if_known(sandbox_filter, pyseccomp.ERRNO(errno.ENOSYS), "clone3")
+    unmarked = pyseccomp.Arg(2, pyseccomp.NE, FORK_MARK)
+    marked = pyseccomp.Arg(2, pyseccomp.EQ, FORK_MARK)
     for flag in _bits(ANY_NAMESPACE):
-        sandbox_filter.add_rule(deny, "clone", pyseccomp.Arg(0, pyseccomp.MASKED_EQ, flag, flag))
+        new_namespace = pyseccomp.Arg(0, pyseccomp.MASKED_EQ, flag, flag)
+        sandbox_filter.add_rule(deny, "clone", new_namespace, unmarked)
+        sandbox_filter.add_rule(ask_host, "clone", new_namespace, marked)
+    sandbox_filter.add_rule(deny, "mount", pyseccomp.Arg(3, pyseccomp.NE, COPY_MOUNT_FLAGS))
+    sandbox_filter.add_rule(ask_host, "mount", pyseccomp.Arg(3, pyseccomp.EQ, COPY_MOUNT_FLAGS))
     sandbox_filter.add_rule(
         deny, "ioctl", pyseccomp.Arg(1, pyseccomp.MASKED_EQ, 0xFFFFFFFF, TIOCSTI)
     )
@@ -236,13 +258,13 @@ def probe_namespaces() -> str | None:
     return message or None
 
 
-def fork_into_namespaces() -> int:
+def fork_into_namespaces(mark: int = 0) -> int:
     """`os.fork()` into new user, mount, pid, ipc, uts and network namespaces, in one `clone`.
 
     The child is pid 1 of its pid namespace, so killing it ends every process the session ever
     starts. The interpreter's fork hooks run around the raw system call exactly as `os.fork()`
     runs them; the GIL stays held throughout (ctypes.pythonapi and `_libc_holding_gil` are
-    PyDLLs), as it does in `os.fork()`.
+    PyDLLs), as it does in `os.fork()`. A confined session passes `FORK_MARK` as `mark`.
     """
     if _SYS_CLONE is None:
         raise OSError(errno.ENOSYS, f"no clone system call known for {platform.machine()}")
@@ -251,7 +273,7 @@ def fork_into_namespaces() -> int:
         ctypes.c_long(_SYS_CLONE),
         ctypes.c_long(SESSION_NAMESPACES | signal.SIGCHLD),
         ctypes.c_long(0),
-        ctypes.c_long(0),
+        ctypes.c_long(mark),
         ctypes.c_long(0),
         ctypes.c_long(0),
     )
@@ -282,6 +304,32 @@ def enter_namespaces(uid: int, gid: int, workspace_size: int) -> None:
     _mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666")
 
 
+def mount_copy_workspace(workspace_size: int) -> None:
+    """A forked copy's own mounts, each let through by the host: a fresh tmpfs on `/tmp` and
+    `/dev/shm` and a devpts instance of its own. The session's `/tmp` stays reachable only
+    through a directory descriptor opened before."""
+    options = f"size={workspace_size},mode=0755"
+    for target, fstype, data in (
+        (WORKSPACE, "tmpfs", options),
+        ("/dev/shm", "tmpfs", options),
+        ("/dev/pts", "devpts", "newinstance,ptmxmode=0666"),
+    ):
+        _mount(fstype, target, fstype, COPY_MOUNT_FLAGS, data)
+
+
+def map_session_user(pid: int) -> None:
+    """Map the session user of a copy's new user namespace, from its parent's user namespace
+    (the writer of an id map must live there) through this process's `/proc`."""
+    _write(f"/proc/{pid}/setgroups", "deny")
+    _write(f"/proc/{pid}/uid_map", f"{SESSION_UID} {SESSION_UID} 1")
+    _write(f"/proc/{pid}/gid_map", f"{SESSION_UID} {SESSION_UID} 1")
+
+
+def join_user_namespace(pidfd: int) -> None:
+    """Enter the user namespace of the process behind `pidfd`."""
+    _check(_libc.setns(pidfd, CLONE_NEWUSER), "setns(user namespace)")
+
+
 def _write(path: str, text: str) -> None:
     with open(path, "w") as file:
         file.write(text)
@@ -297,9 +345,9 @@ def _mount(
     _check(result, f"mount {target}")
 
 
-def restrict(program: bytes, config: Config) -> None:
+def restrict(program: bytes, config: Config) -> int:
     """Apply the profile's rlimits, drop every capability and load the seccomp filter: the last
-    setup step."""
+    setup step. Returns the filter's listener, which the host alone may hold."""
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     for limit, value in (
@@ -310,20 +358,32 @@ def restrict(program: bytes, config: Config) -> None:
         (resource.RLIMIT_NPROC, config.processes),
     ):
         resource.setrlimit(limit, (value, value))
-    _drop_capabilities()
-    _load_filter(program)
+    drop_capabilities()
+    return _load_filter(program)
 
 
-def _load_filter(program: bytes) -> None:
-    """Install a compiled seccomp program; no_new_privs first, as the kernel requires."""
+def _load_filter(program: bytes) -> int:
+    """Install a compiled seccomp program and return its listener; no_new_privs first, as the
+    kernel requires."""
+    if _SYS_SECCOMP is None:
+        raise OSError(errno.ENOSYS, f"no seccomp system call known for {platform.machine()}")
     buffer = ctypes.create_string_buffer(program, len(program))
     fprog = _SockFprog(len(program) // 8, ctypes.cast(buffer, ctypes.c_void_p))
     _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
-    result = _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0)
-    _check(result, "prctl(PR_SET_SECCOMP)")
+    listener = _libc.syscall(
+        _SYS_SECCOMP,
+        SECCOMP_SET_MODE_FILTER,
+        SECCOMP_FILTER_FLAG_NEW_LISTENER,
+        ctypes.byref(fprog),
+    )
+    if listener < 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"seccomp(SECCOMP_SET_MODE_FILTER): {os.strerror(code)}")
+    return int(listener)
 
 
-def _drop_capabilities() -> None:
+def drop_capabilities() -> None:
+    """Give up every capability, those a new user namespace brought included."""
     header = _CapHeader(0x20080522, 0)
     data = (_CapData * 2)()
     _check(_libc.capset(ctypes.byref(header), data), "capset")

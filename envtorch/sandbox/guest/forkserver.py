@@ -21,7 +21,18 @@ from types import CodeType
 import msgspec
 
 from . import confine
-from .channel import ChannelError, Config, FrameReader, Hello, Open, Opened, Ready, pack
+from .channel import (
+    ChannelError,
+    Config,
+    FrameReader,
+    Hello,
+    Mapped,
+    MapUser,
+    Open,
+    Opened,
+    Ready,
+    pack,
+)
 from .interpreter import Interpreter
 
 PRELOADED = (
@@ -64,7 +75,9 @@ _zygote_alive: list[int] = []
 def main(control_fd: int) -> None:
     """Serve the host on the control socket `control_fd` until it closes it."""
     control = socket.socket(fileno=control_fd)
-    reader = FrameReader(control, msgspec.json.Decoder(Config | Open), CONTROL_FRAME_LIMIT)
+    reader = FrameReader(
+        control, msgspec.json.Decoder(Config | Open | MapUser), CONTROL_FRAME_LIMIT
+    )
     config = reader.read()
     if not isinstance(config, Config):
         raise ChannelError("the first control frame must be the sandbox configuration")
@@ -87,6 +100,28 @@ def main(control_fd: int) -> None:
             return
         if isinstance(message, Open):
             _fork_session(control, config, seccomp_program, prelude)
+        elif isinstance(message, MapUser):
+            control.sendall(pack(Mapped(error=_map_user(message))))
+
+
+def _map_user(request: MapUser) -> str | None:
+    """Map the session user of a fork's copies from a throwaway child that joins their parent's
+    user namespace, the only place an id map may be written from; None on success."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_end)
+        try:
+            confine.join_user_namespace(os.pidfd_open(request.parent))
+            for copy in request.copies:
+                confine.map_session_user(copy)
+        except OSError as error:
+            os.write(write_end, str(error).encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as reader:
+        message = reader.read().decode(errors="replace")
+    return message or None
 
 
 def _compiled_prelude(source: str) -> CodeType | None:
@@ -152,11 +187,13 @@ def _become_session(
         confine.enter_namespaces(*zygote_ids, workspace_size=config.workspace_size)
         os.chdir(confine.WORKSPACE)
         _close_fds_except(sock.fileno())
-        interpreter = Interpreter(sock, config.max_output)
+        interpreter = Interpreter(sock, config.max_output, config.workspace_size)
         if prelude is not None:
             exec(prelude, interpreter.namespace)
-        confine.restrict(seccomp_program, config)
-        sock.sendall(pack(Hello()))
+        listener = confine.restrict(seccomp_program, config)
+        fds = array.array("i", [listener])
+        sock.sendmsg([pack(Hello())], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+        os.close(listener)
     except BaseException as error:
         _report_and_exit(sock, error)
     try:

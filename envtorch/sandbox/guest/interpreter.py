@@ -9,6 +9,7 @@ the session if the code does not give up in time.
 
 from __future__ import annotations
 
+import array
 import ast
 import builtins
 import linecache
@@ -25,7 +26,10 @@ from .channel import (
     NULL,
     ErrorInfo,
     Execute,
+    Fork,
+    Forked,
     FrameReader,
+    Hello,
     Result,
     Setup,
     ToolCall,
@@ -34,9 +38,10 @@ from .channel import (
     frame_limit,
     pack,
 )
+from .fork import fork_copies
 
 HOST_FRAME_LIMIT = 64 << 20
-_host_messages = msgspec.json.Decoder(Setup | Execute | ToolReturn)
+_host_messages = msgspec.json.Decoder(Setup | Execute | ToolReturn | Fork)
 _encode = msgspec.json.Encoder().encode
 
 
@@ -47,10 +52,11 @@ class ExecutionTimeout(BaseException):
 class Interpreter:
     """Serves one session over `sock` until the host closes it."""
 
-    def __init__(self, sock: socket.socket, max_output: int) -> None:
+    def __init__(self, sock: socket.socket, max_output: int, workspace_size: int) -> None:
         self._sock = sock
         self._reader = FrameReader(sock, _host_messages, HOST_FRAME_LIMIT)
         self._max_output = max_output
+        self._workspace_size = workspace_size
         self._frame_limit = frame_limit(max_output)
         self._streams = Streams()
         self._tools: list[tools.ToolSpec] = []
@@ -74,6 +80,32 @@ class Interpreter:
                 self._sock.sendall(pack(self.execute(message)))
             elif isinstance(message, Setup):
                 self._install(message.tools)
+            elif isinstance(message, Fork):
+                self._fork(message.count)
+
+    def _fork(self, count: int) -> None:
+        """Fork `count` copies; a copy goes on serving the host on its own socket."""
+        try:
+            forked = fork_copies(count, self._workspace_size)
+        except OSError as error:
+            self._sock.sendall(pack(Forked(count=0, error=f"{type(error).__name__}: {error}")))
+            return
+        if isinstance(forked, socket.socket):
+            self._continue_as_copy(forked)
+            return
+        fds = array.array("i", [end.fileno() for end in forked])
+        self._sock.sendmsg(
+            [pack(Forked(count=count))], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)]
+        )
+        for end in forked:
+            end.close()
+
+    def _continue_as_copy(self, sock: socket.socket) -> None:
+        self._sock.detach()
+        self._sock = sock
+        self._reader = FrameReader(sock, _host_messages, HOST_FRAME_LIMIT)
+        self._streams = Streams()
+        sock.sendall(pack(Hello()))
 
     def execute(self, request: Execute) -> Result:
         """Run one piece of code with output captured and the soft timeout armed."""
