@@ -21,6 +21,7 @@ from typing import Any
 
 from envtorch.core import (
     Action,
+    CannotFork,
     Compose,
     EnvClosed,
     Environment,
@@ -55,6 +56,7 @@ _LAZY = {
 
 __all__ = [
     "Action",
+    "CannotFork",
     "Compose",
     "EnvClosed",
     "Environment",

@@ -11,6 +11,7 @@ from envtorch.core.codec import (
 )
 from envtorch.core.environment import Environment
 from envtorch.core.errors import (
+    CannotFork,
     EnvClosed,
     EnvtorchError,
     InvalidJSON,
@@ -23,6 +24,7 @@ from envtorch.core.types import Action, Observation, State, hidden
 
 __all__ = [
     "Action",
+    "CannotFork",
     "Compose",
     "EnvClosed",
     "Environment",

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import random
 import time
 import uuid
-from typing import Any, ClassVar, Generic, TypeVar, cast
+from typing import Any, ClassVar, Generic, Self, TypeVar, cast
 
-from envtorch.core.errors import EnvClosed, ResetNeeded
+from envtorch.core.errors import CannotFork, EnvClosed, ResetNeeded
 from envtorch.core.transforms import TransformLike
 from envtorch.core.types import Action, Observation, State
 
@@ -36,6 +37,9 @@ class Environment(Generic[ActT, ObsT, StateT]):
       `metadata["render_modes"]`; it returns `None` when no render mode was chosen.
     - `close()` releases resources; calling it twice is harmless, using the env afterwards raises
       `EnvClosed`.
+    - `fork(n)` returns `n` independent environments that go on from the running episode as it
+      is now (state, step count, task, rng), each under a new `episode_id`; `CannotFork` says
+      why an environment cannot.
 
     A `transform` given at construction runs on every observation inside `reset()` (with
     `action=None`) and `step()`, before the step budget is applied.
@@ -129,6 +133,24 @@ class Environment(Generic[ActT, ObsT, StateT]):
             return None
         return self._render()
 
+    def fork(self, count: int) -> list[Self]:
+        """`count` environments that go on from the running episode, independently of it and of
+        each other; each copy's state keeps the step count and the task under a new episode id.
+
+        The base class copies the whole environment with `copy.deepcopy`, which suits
+        environments whose state is plain data; one that holds a process, a socket or a
+        connection overrides `_fork`, or raises `CannotFork`.
+        """
+        self._require_open()
+        if self._state is None or self._episode_over:
+            raise ResetNeeded(f"{type(self).__name__}.fork() needs a running episode")
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise ValueError(f"count must be a positive int, got {count!r}")
+        copies = self._fork(count)
+        for twin in copies:
+            twin.state.episode_id = uuid.uuid4().hex
+        return copies
+
     def close(self) -> None:
         """Release the environment's resources. Idempotent."""
         if self._closed:
@@ -156,6 +178,16 @@ class Environment(Generic[ActT, ObsT, StateT]):
 
     def _close(self) -> None:
         """Release resources; called once by `close()`."""
+
+    def _fork(self, count: int) -> list[Self]:
+        """`count` copies of this environment, episode included; called by `fork()`."""
+        try:
+            return [copy.deepcopy(self) for _ in range(count)]
+        except (TypeError, copy.Error, AttributeError, RecursionError) as error:
+            raise CannotFork(
+                f"{type(self).__name__} cannot fork: copy.deepcopy of it fails ({error}); "
+                "override _fork() to copy its state"
+            ) from None
 
     def _transformed(self, observation: ObsT, action: ActT | None) -> ObsT:
         if self.transform is None:

@@ -13,6 +13,10 @@ class EnvClosed(EnvtorchError):
     """The environment was used after `close()`."""
 
 
+class CannotFork(EnvtorchError):
+    """The environment's episode cannot be forked; the message says why."""
+
+
 class ValidationError(EnvtorchError, ValueError):
     """Data does not match the declared action, observation or state type."""
 

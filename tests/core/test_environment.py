@@ -1,9 +1,18 @@
+import threading
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from envtorch import Action, EnvClosed, Environment, Observation, ResetNeeded, State
+from envtorch import (
+    Action,
+    CannotFork,
+    EnvClosed,
+    Environment,
+    Observation,
+    ResetNeeded,
+    State,
+)
 from envtorch.envs.echo import EchoAction, EchoEnv, EchoObservation
 
 
@@ -211,3 +220,39 @@ def test_a_failed_reset_leaves_no_running_episode():
         env.reset()
     with pytest.raises(ResetNeeded):
         env.step(EchoAction(message="b"))
+
+
+def test_fork_copies_the_episode_under_new_ids():
+    env = GuessEnv()
+    env.reset(seed=3, task={"level": 1})
+    env.step(GuessAction(guess=-1))
+    copies = env.fork(2)
+    assert [twin.state.step_count for twin in copies] == [1, 1]
+    assert {twin.state.secret for twin in copies} == {env.state.secret}
+    assert [twin.state.task for twin in copies] == [{"level": 1}, {"level": 1}]
+    ids = {env.state.episode_id, *(twin.state.episode_id for twin in copies)}
+    assert len(ids) == 3
+    assert [twin.rng.random() for twin in copies] == [env.rng.random()] * 2
+    copies[0].step(GuessAction(guess=copies[0].state.secret))
+    assert copies[0].episode_over and not copies[1].episode_over and not env.episode_over
+
+
+def test_fork_needs_a_running_episode_and_a_positive_count():
+    env = GuessEnv()
+    with pytest.raises(ResetNeeded):
+        env.fork(1)
+    env.reset()
+    for bad in (0, -2, 1.0, True):
+        with pytest.raises(ValueError):
+            env.fork(bad)
+    env.close()
+    with pytest.raises(EnvClosed):
+        env.fork(1)
+
+
+def test_an_env_whose_state_cannot_be_copied_cannot_fork():
+    env = GuessEnv()
+    env.reset()
+    env.lock = threading.Lock()
+    with pytest.raises(CannotFork, match="GuessEnv cannot fork.*override _fork"):
+        env.fork(1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import builtins
+import copy
 import inspect
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -68,6 +69,11 @@ class PythonEnv(Environment[CodeAction, CodeObservation, State]):
     `step_timeout` is the soft limit of one step (the namespace survives it); code that does not
     stop is killed shortly after and the episode ends. `memory_mb` caps the episode's memory. The
     task given to `reset()` stays hidden, but for its `prompt` or `question` text.
+
+    `fork(n)` gives `n` episodes that go on from this one copy-on-write, each sandboxed from it and
+    from each other like a fresh episode: the namespace, the workspace's files, the rng, the step
+    count and the task carry over; background processes do not, and open files and sockets point
+    at `/dev/null` afterwards (in this episode too).
     """
 
     action_type = CodeAction
@@ -113,6 +119,19 @@ class PythonEnv(Environment[CodeAction, CodeObservation, State]):
         observation = _observation(result)
         self._last = (action.code, observation)
         return observation
+
+    def _fork(self, count: int) -> list[PythonEnv]:
+        assert self._session is not None
+        return [self._twin_on(session) for session in self._session.fork(count)]
+
+    def _twin_on(self, session: SandboxSession) -> PythonEnv:
+        """A copy of this environment whose episode goes on in `session`."""
+        twin = copy.copy(self)
+        twin._session = session
+        twin._state = copy.deepcopy(self._state)
+        twin.rng = copy.deepcopy(self.rng)
+        twin.transform = copy.deepcopy(self.transform)
+        return twin
 
     def _render(self) -> str:
         if self._last is None:

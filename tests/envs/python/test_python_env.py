@@ -244,3 +244,32 @@ def test_mcp_names_never_hide_builtins_or_the_env_tools():
     assert _namespace_name("list_tools") == "mcp_list_tools"
     assert _namespace_name("file_read") == "mcp_file_read"
     assert _namespace_name("__secret") == "mcp___secret"
+
+
+def test_fork_goes_on_from_the_namespace_files_rng_steps_and_task():
+    with PythonEnv(step_timeout=5.0) as env:
+        env.reset(seed=1, task={"question": "q", "answer": 42})
+        run(env, "import random\ntotal = 40\nopen('/tmp/notes.txt', 'w').write('draft')")
+        copies = env.fork(2)
+        try:
+            draws = [run(each, "random.random()").value for each in (env, *copies)]
+            assert len(set(draws)) == 1
+            host_draws = {each.rng.random() for each in (env, *copies)}
+            assert len(host_draws) == 1
+            for offset, each in enumerate(copies, start=1):
+                assert each.state.task == {"question": "q", "answer": 42}
+                assert each.state.step_count == 2
+                assert each.state.episode_id != env.state.episode_id
+                run(each, f"total += {offset}\nopen('/tmp/notes.txt', 'a').write('+{offset}')")
+            outcomes = [
+                run(each, "total, open('/tmp/notes.txt').read()").value for each in (env, *copies)
+            ]
+            assert outcomes == [[40, "draft"], [41, "draft+1"], [42, "draft+2"]]
+        finally:
+            for each in copies:
+                each.close()
+
+
+def test_fork_before_reset_says_so():
+    with PythonEnv() as env, pytest.raises(ResetNeeded):
+        env.fork(1)
