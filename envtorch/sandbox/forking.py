@@ -216,7 +216,8 @@ def refuse_shared_memory(pid: int) -> None:
 
 def check_confined(parent: int, copies: list[int]) -> None:
     """Refuse copies that share anything with `parent` or each other that two fresh sessions
-    would not: a namespace, a working directory, an open file or socket, a shared mapping."""
+    would not: a namespace, a process group, a working directory, an open file or socket, a
+    shared mapping; or that kept a capability."""
     if len(set(copies)) != len(copies):
         raise SandboxUnavailable("two copies of the fork answered from the same process")
     seen: dict[str, set[str]] = {kind: {_namespace(parent, kind)} for kind in NAMESPACES}
@@ -225,6 +226,8 @@ def check_confined(parent: int, copies: list[int]) -> None:
     for pid in copies:
         if parent_of(pid) != parent:
             raise SandboxUnavailable(f"process {pid} is not a copy made by the forked session")
+        if not _leads_own_session(pid) or _holds_capabilities(pid):
+            raise SandboxUnavailable("a copy kept its capabilities or its parent's process group")
         for kind in NAMESPACES:
             namespace = _namespace(pid, kind)
             if namespace in seen[kind]:
@@ -239,6 +242,18 @@ def check_confined(parent: int, copies: list[int]) -> None:
             raise SandboxUnavailable("a copy shares its workspace")
         workspaces.add(workspace)
         refuse_shared_memory(pid)
+
+
+def _leads_own_session(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(stat[2]) == pid and int(stat[3]) == pid
+
+
+def _holds_capabilities(pid: int) -> bool:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(("CapEff:", "CapPrm:")) and int(line.split()[1], 16) != 0:
+            return True
+    return False
 
 
 def _namespace(pid: int, kind: str) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from envtorch.sandbox import SandboxUnavailable, SessionDead
-from envtorch.sandbox.forking import SYSCALLS
+from envtorch.sandbox.forking import SYSCALLS, check_confined
 from envtorch.sandbox.guest.confine import FORK_MARK, SESSION_NAMESPACES
 from tests.waiting import gone, wait_until
 
@@ -180,3 +180,11 @@ def _running(marker):
         except OSError:
             continue
     return found
+
+
+def test_the_host_refuses_a_process_that_is_not_a_confined_copy(sandbox, session):
+    with sandbox.open() as stranger:
+        with pytest.raises(SandboxUnavailable, match="not a copy"):
+            check_confined(session.pid, [stranger.pid])
+        with pytest.raises(SandboxUnavailable, match="same process"):
+            check_confined(session.pid, [stranger.pid, stranger.pid])
