@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import inspect
+import itertools
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -66,6 +68,10 @@ class Collector:
     - `seed`: with a seed, the episodes of group `g` are reset with `seed + g` and batches hold
       groups in task order, so a deterministic policy gives the same batches on every run.
       Without one, groups are batched as soon as they finish.
+    - `branch_at`: with a number of steps, a group runs as one episode for its first `branch_at`
+      steps, which then forks (`env.fork(group_size - 1)`) so that the group's episodes share
+      that prefix and differ only after it; each trajectory records the shared steps in
+      `branched_at`. A slot then runs a whole group at a time. The env handles must fork.
     - `progress`: a tqdm bar (on a terminal) with turns/s, the last batch's mean reward and the
       failures so far.
 
@@ -91,6 +97,7 @@ class Collector:
         total: int | None = None,
         cycle: bool = True,
         seed: int | None = None,
+        branch_at: int | None = None,
         progress: bool = True,
     ) -> None:
         if not callable(envs):
@@ -113,6 +120,10 @@ class Collector:
             )
         if total is not None and (total < 1 or total % group_size):
             raise ValueError(f"total must be a positive multiple of group_size, got {total!r}")
+        if branch_at is not None and (not isinstance(branch_at, int) or branch_at < 1):
+            raise ValueError(f"branch_at must be a positive number of steps, got {branch_at!r}")
+        if branch_at is not None and group_size < 2:
+            raise ValueError("branch_at needs a group_size of at least 2 to branch into")
         self.envs = envs
         self.policy = policy
         self.tasks = tasks
@@ -122,6 +133,7 @@ class Collector:
         self.total = total
         self.cycle = cycle
         self.seed = seed
+        self.branch_at = branch_at
         self.progress = progress
 
     def __iter__(self) -> Iterator[Batch]:
@@ -194,7 +206,12 @@ class Collector:
         env = _EnvSlot(self.envs, executor)
         try:
             for episode in planned:
-                finished.put_nowait(await self._run_episode(env, policy, episode))
+                if self.branch_at is None:
+                    finished.put_nowait(await self._run_episode(env, policy, episode))
+                    continue
+                group = [episode, *itertools.islice(planned, self.group_size - 1)]
+                for trajectory in await self._run_branching_group(env, policy, executor, group):
+                    finished.put_nowait(trajectory)
         finally:
             await env.discard()
             finished.put_nowait(None)
@@ -209,34 +226,136 @@ class Collector:
             observation = first_observation = await env.call(
                 "reset", seed=episode.seed, task=episode.task
             )
-            while not observation.done:
-                asked = time.perf_counter()
-                action = await policy.act(
-                    PolicyInput(
-                        observation=observation,
-                        first_observation=first_observation,
-                        history=tuple(trajectory.steps),
-                        group=episode.group,
-                        episode=episode.number,
-                    )
-                )
-                trajectory.policy_seconds += time.perf_counter() - asked
-                result = await env.call("step", action)
-                trajectory.steps.append(
-                    Step(observation=observation, action=action, reward=result.reward)
-                )
-                observation = result
-            trajectory.last_observation = observation
-            trajectory.done = observation.done
-            trajectory.truncated = observation.truncated
+            observation = await _play(env, policy, trajectory, observation, first_observation)
+            _finish(trajectory, observation)
         except _PolicyFailed as failure:
             trajectory.failure = str(failure)
         except Exception as error:
             trajectory.failure = _describe(error)
             await env.discard()
-        trajectory.seconds = time.perf_counter() - start
-        trajectory.env_seconds = trajectory.seconds - trajectory.policy_seconds
+        _time(trajectory, start)
         return trajectory
+
+    async def _run_branching_group(
+        self,
+        env: _EnvSlot,
+        policy: _PolicyBatcher,
+        executor: ThreadPoolExecutor,
+        group: list[Episode],
+    ) -> list[Trajectory]:
+        """One group from a shared prefix: the first episode runs `branch_at` steps and forks,
+        then every member goes on by itself from there."""
+        first = group[0]
+        prefix = Trajectory(task=first.task, group=first.group, episode=first.number)
+        start = time.perf_counter()
+        try:
+            observation = first_observation = await env.call(
+                "reset", seed=first.seed, task=first.task
+            )
+            observation = await _play(
+                env, policy, prefix, observation, first_observation, until=self.branch_at
+            )
+            if observation.done:
+                _finish(prefix, observation)
+                return [_branch(prefix, member, start) for member in group]
+            forks = await env.call("fork", len(group) - 1)
+        except Exception as error:
+            prefix.failure = str(error) if isinstance(error, _PolicyFailed) else _describe(error)
+            if not isinstance(error, _PolicyFailed):
+                await env.discard()
+            return [_branch(prefix, member, start) for member in group]
+        slots = [env, *(_EnvSlot.holding(handle, executor) for handle in forks)]
+        return list(
+            await asyncio.gather(
+                *(
+                    self._go_on(
+                        slot,
+                        policy,
+                        _branch(prefix, member, start),
+                        observation,
+                        first_observation,
+                        start,
+                        owned=slot is not env,
+                    )
+                    for slot, member in zip(slots, group, strict=True)
+                )
+            )
+        )
+
+    async def _go_on(
+        self,
+        env: _EnvSlot,
+        policy: _PolicyBatcher,
+        trajectory: Trajectory,
+        observation: Any,
+        first_observation: Any,
+        start: float,
+        *,
+        owned: bool,
+    ) -> Trajectory:
+        """Play one branch of a group to its end; a forked handle is closed afterwards."""
+        try:
+            observation = await _play(env, policy, trajectory, observation, first_observation)
+            _finish(trajectory, observation)
+        except _PolicyFailed as failure:
+            trajectory.failure = str(failure)
+        except Exception as error:
+            trajectory.failure = _describe(error)
+            await env.discard()
+        if owned:
+            await env.discard()
+        _time(trajectory, start)
+        return trajectory
+
+
+async def _play(
+    env: _EnvSlot,
+    policy: _PolicyBatcher,
+    trajectory: Trajectory,
+    observation: Any,
+    first_observation: Any,
+    until: int | None = None,
+) -> Any:
+    """Ask the policy and step until an observation is done, or `until` steps are recorded;
+    returns the last observation."""
+    while not observation.done and (until is None or len(trajectory.steps) < until):
+        asked = time.perf_counter()
+        action = await policy.act(
+            PolicyInput(
+                observation=observation,
+                first_observation=first_observation,
+                history=tuple(trajectory.steps),
+                group=trajectory.group,
+                episode=trajectory.episode,
+            )
+        )
+        trajectory.policy_seconds += time.perf_counter() - asked
+        result = await env.call("step", action)
+        trajectory.steps.append(Step(observation=observation, action=action, reward=result.reward))
+        observation = result
+    return observation
+
+
+def _finish(trajectory: Trajectory, observation: Any) -> None:
+    trajectory.last_observation = observation
+    trajectory.done = observation.done
+    trajectory.truncated = observation.truncated
+
+
+def _time(trajectory: Trajectory, start: float) -> None:
+    trajectory.seconds = time.perf_counter() - start
+    trajectory.env_seconds = trajectory.seconds - trajectory.policy_seconds
+
+
+def _branch(prefix: Trajectory, member: Episode, start: float) -> Trajectory:
+    """The trajectory of a group member that shares `prefix` and goes on by itself."""
+    trajectory = copy.copy(prefix)
+    trajectory.episode = member.number
+    trajectory.steps = list(prefix.steps)
+    trajectory.branched_at = len(prefix.steps)
+    if prefix.failure is not None or prefix.done:
+        _time(trajectory, start)
+    return trajectory
 
 
 def _require_no_running_loop() -> None:
@@ -301,6 +420,17 @@ class _EnvSlot:
         self._offload = Offload(False, self._in_thread)
         self._failures_in_a_row = 0
 
+    @classmethod
+    def holding(cls, handle: Any, executor: ThreadPoolExecutor) -> _EnvSlot:
+        """A slot over a handle made elsewhere (a fork); a fresh one would be unrelated."""
+
+        def refuse() -> Any:
+            raise RuntimeError("a forked env handle failed and cannot be made again")
+
+        slot = cls(refuse, executor)
+        slot._adopt(handle)
+        return slot
+
     async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """Call `reset`, `step` or `close` on the handle; errors become `_EnvFailed`."""
         if self._handle is None:
@@ -331,6 +461,9 @@ class _EnvSlot:
         except Exception as error:
             self._failures_in_a_row += 1
             raise _EnvFailed(f"creating the env raised {type(error).__name__}: {error}") from error
+        self._adopt(handle)
+
+    def _adopt(self, handle: Any) -> None:
         self._handle = handle
         self._is_async = inspect.iscoroutinefunction(getattr(handle, "step", None))
         self._offload = Offload(getattr(handle, "nonblocking", False) is True, self._in_thread)

@@ -30,7 +30,9 @@ class Trajectory:
     ended the episode rather than the task. `failure` says why the episode could not finish (an env
     or the policy raised, the server went away); a failed trajectory has no `reward`. The timings
     are seconds: `seconds` from reset to the end, `policy_seconds` of it spent waiting for actions
-    and `env_seconds` the rest (env calls and the collector's bookkeeping).
+    and `env_seconds` the rest (env calls and the collector's bookkeeping). `branched_at` is the
+    number of leading steps the trajectory shares with the rest of its group when the collector
+    ran the group from a shared prefix (`Collector(branch_at=...)`), else None.
     """
 
     task: Any
@@ -44,6 +46,7 @@ class Trajectory:
     seconds: float = 0.0
     env_seconds: float = 0.0
     policy_seconds: float = 0.0
+    branched_at: int | None = None
 
     @property
     def reward(self) -> float | None:
@@ -101,7 +104,7 @@ class Batch(list[Trajectory]):
         """A Hugging Face `datasets.Dataset` with one row per trajectory (the `datasets` extra).
 
         Columns: task, group, episode, steps (observation, action and reward as plain values),
-        reward (None when failed), done, truncated, failure and the timings.
+        reward (None when failed), done, truncated, failure, branched_at and the timings.
         """
         datasets = import_optional("datasets", extra="datasets", needed_by="Batch.to_dataset()")
         return datasets.Dataset.from_list([_row(trajectory) for trajectory in self])
@@ -133,6 +136,7 @@ def _row(trajectory: Trajectory) -> dict[str, Any]:
         "done": trajectory.done,
         "truncated": trajectory.truncated,
         "failure": trajectory.failure,
+        "branched_at": trajectory.branched_at,
         "seconds": trajectory.seconds,
         "env_seconds": trajectory.env_seconds,
         "policy_seconds": trajectory.policy_seconds,
