@@ -52,6 +52,8 @@ _LAZY = {
     "MCPServer": "envtorch.tools",
     "SandboxUnavailable": "envtorch.sandbox.errors",
     "check_env": "envtorch.env_checker",
+    "from_gymnasium": "envtorch.bridges.gymnasium",
+    "to_gymnasium": "envtorch.bridges.gymnasium",
 }
 
 __all__ = [

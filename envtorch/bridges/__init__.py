@@ -1,0 +1,1 @@
+"""Bridges to other libraries, one package each, importing its library only when used."""
