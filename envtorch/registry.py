@@ -21,7 +21,7 @@ from envtorch.core import Environment, EnvtorchError
 
 ENTRY_POINT_GROUP = "envtorch.envs"
 
-PREFIXES: dict[str, str] = {}
+PREFIXES: dict[str, str] = {"gymnasium": "envtorch.bridges.gymnasium:make_gymnasium"}
 """`PREFIX:NAME` targets by prefix: the `"module:function"` called as `function(NAME, **kwargs)`
 to build the environment, imported on first use. Adding a bridge is adding one entry."""
 
