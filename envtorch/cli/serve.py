@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from functools import partial
+from typing import Any
 
 from envtorch.server.limits import ServerLimits
 
@@ -20,6 +23,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "target",
         help="what envtorch.make takes: a registered id (echo), module:Class, or task.yaml",
+    )
+    parser.add_argument(
+        "--kwarg",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a keyword argument for the env's constructor, repeatable; VALUE is read as JSON, "
+        "else as a string (--kwarg render_mode=rgb_array --kwarg max_steps=200)",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     parser.add_argument(
@@ -93,9 +104,24 @@ def run(args: argparse.Namespace) -> int:
             max_connections=args.max_connections,
             handshake_timeout=args.handshake_timeout,
         )
-        app = create_app(resolve(args.target), limits=limits)
+        factory = partial(resolve(args.target), **keyword_arguments(args.kwarg))
+        app = create_app(factory, limits=limits)
     except (EnvtorchError, ValueError) as error:
         print(f"envtorch serve: error: {error}", file=sys.stderr)
         return 2
     serve_forever(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0
+
+
+def keyword_arguments(pairs: list[str]) -> dict[str, Any]:
+    """`NAME=VALUE` pairs as keyword arguments, each VALUE parsed as JSON, else kept a string."""
+    kwargs: dict[str, Any] = {}
+    for pair in pairs:
+        name, equals, value = pair.partition("=")
+        if not equals or not name.isidentifier():
+            raise ValueError(f"--kwarg takes NAME=VALUE, got {pair!r}")
+        try:
+            kwargs[name] = json.loads(value)
+        except json.JSONDecodeError:
+            kwargs[name] = value
+    return kwargs
