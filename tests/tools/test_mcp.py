@@ -106,11 +106,11 @@ def test_concurrent_calls_from_many_threads(tools):
     add = tools["add"]
 
     def work(i):
-        return [add(i, j) for j in range(10)]
+        return [add(i, j) for j in range(4)]
 
     with ThreadPoolExecutor(32) as pool:
-        results = list(pool.map(work, range(64)))
-    assert results == [[i + j for j in range(10)] for i in range(64)]
+        results = list(pool.map(work, range(32)))
+    assert results == [[i + j for j in range(4)] for i in range(32)]
 
 
 def test_headers_reach_an_http_server(http_server):
