@@ -124,19 +124,29 @@ class MathEnv(Environment[MathAnswer, MathObservation, State]):
 
     def __init__(self, *, transform: TransformLike | None = None, **kwargs: Any) -> None:
         super().__init__(transform=transform or AnswerReward(), **kwargs)
+        self._answered: tuple[str, MathObservation] | None = None
 
     def _reset(self, *, seed: int | None, task: Any) -> MathObservation:
         if task is None:
             task = _generated_task(self.rng)
             self.state.task = task
         _require_math_task(task)
+        self._answered = None
         return MathObservation(question=str(task["question"]))
 
     def _step(self, action: MathAnswer) -> MathObservation:
-        return MathObservation(question=str(self.state.task["question"]), done=True)
+        observation = MathObservation(question=str(self.state.task["question"]), done=True)
+        self._answered = (action.answer, observation)
+        return observation
 
     def _render(self) -> str:
-        return f"[math] {self.state.task['question']}\n"
+        """The question and, once answered, the answer given and its reward."""
+        question = f"[math] {self.state.task['question']}\n"
+        if self._answered is None:
+            return question
+        answer, observation = self._answered
+        reward = "none" if observation.reward is None else f"{observation.reward:g}"
+        return f"{question}answer {answer!r}: reward {reward}\n"
 
 
 def math_tasks(size: int, *, seed: int = 0) -> list[dict[str, str]]:

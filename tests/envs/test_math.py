@@ -28,6 +28,14 @@ def test_a_right_answer_earns_one_and_ends_the_episode():
         env.step(MathAnswer(answer="42"))
 
 
+def test_render_shows_the_question_then_the_answer_and_its_reward():
+    env = MathEnv(render_mode="ansi")
+    env.reset(task={"question": "What is 6 * 7?", "answer": "42"})
+    assert env.render() == "[math] What is 6 * 7?\n"
+    env.step(MathAnswer(answer="41"))
+    assert env.render() == "[math] What is 6 * 7?\nanswer '41': reward 0\n"
+
+
 def test_a_wrong_answer_earns_zero():
     env = MathEnv()
     env.reset(task={"question": "What is 6 * 7?", "answer": "42"})

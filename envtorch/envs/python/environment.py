@@ -102,7 +102,7 @@ class PythonEnv(Environment[CodeAction, CodeObservation, State]):
         self.mcp_servers = list(mcp_servers)
         self._limits = _limits(memory_mb)
         self._session: SandboxSession | None = None
-        self._last: tuple[str, CodeObservation] | None = None
+        self._steps: list[tuple[str, CodeObservation]] = []
 
     def _reset(self, *, seed: int | None, task: Any) -> CodeObservation:
         self._close_session()
@@ -110,14 +110,14 @@ class PythonEnv(Environment[CodeAction, CodeObservation, State]):
         self._session = shared_sandbox(self._limits).open(tools=tools)
         if seed is not None:
             self._session.execute(f"import random\nrandom.seed({int(seed)})\ndel random")
-        self._last = None
+        self._steps = []
         return CodeObservation(prompt=_visible_prompt(task))
 
     def _step(self, action: CodeAction) -> CodeObservation:
         assert self._session is not None
         result = self._session.execute(action.code, timeout=self.step_timeout)
         observation = _observation(result)
-        self._last = (action.code, observation)
+        self._steps.append((action.code, observation))
         return observation
 
     def _fork(self, count: int) -> list[PythonEnv]:
@@ -134,16 +134,17 @@ class PythonEnv(Environment[CodeAction, CodeObservation, State]):
         return twin
 
     def _render(self) -> str:
-        if self._last is None:
-            return f"[python] episode {self.state.episode_id}: no step yet\n"
-        code, observation = self._last
-        lines = [f">>> {line}" for line in code.splitlines()] or [">>>"]
-        output = observation.stdout + observation.stderr
-        if observation.exception is not None:
-            output += f"{observation.exception.type}: {observation.exception.message}\n"
-        elif observation.value is not None:
-            output += f"{observation.value!r}\n"
-        return "\n".join(lines) + "\n" + output
+        """The episode so far: each step's code, its output and its reward, and the total."""
+        total = sum(observation.reward or 0.0 for _, observation in self._steps)
+        lines = [
+            f"[python] episode {self.state.episode_id}: {len(self._steps)} step(s), "
+            f"reward {total:g}"
+        ]
+        for number, (code, observation) in enumerate(self._steps, start=1):
+            lines.append(_step_heading(number, observation))
+            lines.extend(f">>> {line}" for line in code.splitlines() or [""])
+            lines.extend(_output(observation).splitlines())
+        return "\n".join(lines) + "\n"
 
     def _close(self) -> None:
         self._close_session()
@@ -168,6 +169,22 @@ def _observation(result: ExecutionResult) -> CodeObservation:
         truncated=result.killed,
         metadata={"duration": result.duration},
     )
+
+
+def _step_heading(number: int, observation: CodeObservation) -> str:
+    reward = "none" if observation.reward is None else f"{observation.reward:g}"
+    ending = ", done" if observation.done else ""
+    return f"--- step {number}: reward {reward}{ending}"
+
+
+def _output(observation: CodeObservation) -> str:
+    """What a step printed, then its exception or its value, as an interpreter shows them."""
+    output = observation.stdout + observation.stderr
+    if observation.exception is not None:
+        output += f"{observation.exception.type}: {observation.exception.message}\n"
+    elif observation.value is not None:
+        output += f"{observation.value!r}\n"
+    return output
 
 
 def _visible_prompt(task: Any) -> str:

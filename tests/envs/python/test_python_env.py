@@ -175,9 +175,32 @@ def test_safety_penalty_on_hostile_code():
         assert run(env, "sum(range(10))").reward == 0.0
 
 
-def test_render_shows_the_last_step(env):
+def test_render_shows_the_episode_so_far(env):
     run(env, "print('hi')\n6 * 7")
-    assert env.render() == ">>> print('hi')\n>>> 6 * 7\nhi\n42\n"
+    run(env, "1 / 0")
+    assert env.render() == (
+        f"[python] episode {env.state.episode_id}: 2 step(s), reward 0\n"
+        "--- step 1: reward none\n"
+        ">>> print('hi')\n"
+        ">>> 6 * 7\n"
+        "hi\n"
+        "42\n"
+        "--- step 2: reward none\n"
+        ">>> 1 / 0\n"
+        "ZeroDivisionError: division by zero\n"
+    )
+
+
+def test_render_shows_rewards_and_the_end():
+    with PythonEnv(render_mode="ansi", transform=AnswerReward(), max_steps=2) as env:
+        env.reset(task={"question": "6 * 7?", "answer": "42"})
+        run(env, "6 * 6")
+        run(env, "6 * 7")
+        assert env.render() == (
+            f"[python] episode {env.state.episode_id}: 2 step(s), reward 1\n"
+            "--- step 1: reward 0\n>>> 6 * 6\n36\n"
+            "--- step 2: reward 1, done\n>>> 6 * 7\n42\n"
+        )
 
 
 def test_the_checker_passes():
