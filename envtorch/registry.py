@@ -21,9 +21,22 @@ from envtorch.core import Environment, EnvtorchError
 
 ENTRY_POINT_GROUP = "envtorch.envs"
 
-PREFIXES: dict[str, str] = {"gymnasium": "envtorch.bridges.gymnasium:make_gymnasium"}
+PREFIXES: dict[str, str] = {
+    "gymnasium": "envtorch.bridges.gymnasium:make_gymnasium",
+    "openspiel": "envtorch.envs.games:OpenSpielEnv",
+}
 """`PREFIX:NAME` targets by prefix: the `"module:function"` called as `function(NAME, **kwargs)`
 to build the environment, imported on first use. Adding a bridge is adding one entry."""
+
+OPENSPIEL_SHORT_NAMES = {
+    "kuhn-poker": "kuhn_poker",
+    "leduc-poker": "leduc_poker",
+    "liars-dice": "liars_dice",
+    "tic-tac-toe": "tic_tac_toe",
+    "connect-four": "connect_four",
+    "chess": "chess",
+}
+"""Well-known OpenSpiel games registered under a short name; any other is `"openspiel:GAME"`."""
 
 TASK_FILE_SUFFIXES = (".yaml", ".yml")
 
@@ -183,6 +196,9 @@ def _register_builtins() -> None:
     register("python", "envtorch.envs.python:PythonEnv")
     register("python-math", "envtorch.envs.python:python_math", max_steps=4)
     register("math", "envtorch.envs.math:MathEnv")
+    for name, game in OPENSPIEL_SHORT_NAMES.items():
+        register(name, PREFIXES["openspiel"], game=game)
+    register("python-game", "envtorch.envs.games:PythonGameEnv")
 
 
 _register_builtins()

@@ -1,0 +1,260 @@
+"""`Match`: one OpenSpiel game held host-side; `GameObservation`: what one seat may see of it."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from envtorch.core import Observation
+from envtorch.envs.games.spiel import load_game, pyspiel
+
+CHANCE = -1
+"""OpenSpiel's player id of chance."""
+
+
+@dataclass(kw_only=True)
+class GameObservation(Observation):
+    """What one seat may see: its own view, never another seat's private cards or the deck.
+
+    `player` is the seat this observation is for: the seat to act, or once the game is over the
+    seat that played last (the policy's seat when it plays one). `view` is OpenSpiel's information
+    state string for that seat in a game of imperfect information (its cards, the bets so far),
+    else its observation string (the board). `legal_moves` names the moves it may play.
+    `history` lists the moves so far as `"SEAT: MOVE"` (`"chance: MOVE"` for a deal or a roll),
+    with `?` for a move this seat could not tell apart from the alternatives when it was made.
+    `rewards` holds every seat's reward for this step; `reward` is the one of the seat that moved
+    (the policy's seat when it plays one). `error` says why a move was refused; the game did not
+    change.
+    """
+
+    player: int = 0
+    view: str = ""
+    legal_moves: list[str] = field(default_factory=list)
+    history: list[str] = field(default_factory=list)
+    rewards: list[float] = field(default_factory=list)
+    error: str = ""
+
+
+Opponent = Callable[[GameObservation, random.Random], str]
+"""A seat the environment plays: given what that seat may see and the env's seeded rng, a move."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Move:
+    """A move played: by whom (`CHANCE` for chance), its name, and the seats that could tell it."""
+
+    actor: int
+    name: str
+    seen_by: frozenset[int]
+
+
+class Match:
+    """One OpenSpiel game played host-side, move by move, by name.
+
+    With `seat=None` the caller plays every seat; with a seat number it plays that seat and
+    `opponent` plays the others. Chance (deals, dice) is drawn from the rng given to `start()`,
+    so the same seeded rng replays the same deal.
+    """
+
+    def __init__(self, game: str, *, seat: int | None, opponent: Opponent) -> None:
+        self.game = load_game(game)
+        self.name = game
+        game_type = self.game.get_type()
+        self.short_name = game_type.short_name
+        self.players = self.game.num_players()
+        if seat is not None and not 0 <= seat < self.players:
+            raise ValueError(f"seat must be None or 0..{self.players - 1} for {game}, got {seat!r}")
+        if not callable(opponent):
+            raise TypeError(f"opponent must be callable, got {opponent!r}")
+        self.seat = seat
+        self.opponent = opponent
+        self.perfect_information = (
+            game_type.information == pyspiel().GameType.Information.PERFECT_INFORMATION
+        )
+        self._view = _view_function(game, game_type, self.perfect_information)
+        self._everyone = frozenset(range(self.players))
+        self._rng = random.Random()
+        self.state: Any = None
+        self.viewer = 0
+        self._moves: list[_Move] = []
+        self._legal: dict[str, int] | None = None
+
+    @property
+    def over(self) -> bool:
+        """Whether the game has ended."""
+        return bool(self.state.is_terminal())
+
+    def start(self, rng: random.Random) -> GameObservation:
+        """Start a new game: deal with `rng`, let the opponents open, and observe."""
+        self._rng = rng
+        self.state = self.game.new_initial_state()
+        self._moves = []
+        self._legal = None
+        self._advance()
+        self.viewer = self._acting_seat(0 if self.seat is None else self.seat)
+        return self.observe(self.viewer)
+
+    def play(self, move: str) -> GameObservation:
+        """Play `move` for the seat to act, then chance and the opponents until the caller's turn.
+
+        A move that is not legal, or a move after the end, is refused in `error`, changing nothing.
+        """
+        if self.over:
+            return self._refused("the game is over")
+        mover = self.state.current_player()
+        action = self._parse(move)
+        if action is None:
+            return self._refused(
+                f"{move!r} is not a legal move for player {mover}; "
+                f"legal moves: {', '.join(self.legal_moves())}"
+            )
+        before = self.state.returns()
+        self._apply(action)
+        self._advance()
+        rewards = [
+            after - earlier for after, earlier in zip(self.state.returns(), before, strict=True)
+        ]
+        self.viewer = self._acting_seat(mover if self.seat is None else self.seat)
+        observation = self.observe(self.viewer)
+        observation.rewards = rewards
+        observation.reward = rewards[mover if self.seat is None else self.seat]
+        return observation
+
+    def observe(self, player: int) -> GameObservation:
+        """What `player` may see now."""
+        acting = not self.over and self.state.current_player() == player
+        return GameObservation(
+            player=player,
+            view=self._view(self.state, player),
+            legal_moves=self.legal_moves() if acting else [],
+            history=self.history(player),
+            done=self.over,
+        )
+
+    def legal_moves(self) -> list[str]:
+        """The names of the moves the seat to act may play."""
+        return list(self._legal_moves())
+
+    def history(self, player: int) -> list[str]:
+        """The moves so far as `player` may see them, `?` for those it could not tell."""
+        return [
+            f"{'chance' if move.actor == CHANCE else move.actor}: "
+            f"{move.name if player in move.seen_by else '?'}"
+            for move in self._moves
+        ]
+
+    def actions(self) -> list[int]:
+        """Every action so far, chance included, as OpenSpiel numbers them: the whole game."""
+        return list(self.state.history())
+
+    def _acting_seat(self, last: int) -> int:
+        """The seat whose view to show: the one to act, or `last` once the game is over."""
+        return last if self.over else int(self.state.current_player())
+
+    def _advance(self) -> None:
+        """Resolve chance, and let the opponents move, until the caller is to act or the end."""
+        while not self.over:
+            player = self.state.current_player()
+            if player == CHANCE:
+                self._apply(self._chance_outcome())
+            elif self.seat is not None and player != self.seat:
+                self._apply(self._opponent_move(player))
+            else:
+                return
+
+    def _chance_outcome(self) -> int:
+        outcomes, probabilities = zip(*self.state.chance_outcomes(), strict=True)
+        return int(self._rng.choices(outcomes, weights=probabilities)[0])
+
+    def _opponent_move(self, player: int) -> int:
+        move = self.opponent(self.observe(player), self._rng)
+        action = self._parse(move) if isinstance(move, str) else None
+        if action is None:
+            raise ValueError(
+                f"the opponent of seat {player} chose {move!r}, which is not one of its legal "
+                f"moves: {', '.join(self.legal_moves())}"
+            )
+        return action
+
+    def _apply(self, action: int) -> None:
+        actor = self.state.current_player()
+        name = self.state.action_to_string(actor, action)
+        self._moves.append(_Move(actor, name, self._seen_by(action, actor)))
+        self.state.apply_action(action)
+        self._legal = None
+
+    def _seen_by(self, action: int, actor: int) -> frozenset[int]:
+        """The seats that can tell `action` from every other move `actor` could have made here:
+        every seat in a game of perfect information, else those whose view tells it apart."""
+        if self.perfect_information:
+            return self._everyone
+        if actor == CHANCE:
+            alternatives = [outcome for outcome, _ in self.state.chance_outcomes()]
+            seers: set[int] = set()
+        else:
+            alternatives = list(self.state.legal_actions())
+            seers = {actor}
+        children = {alternative: self.state.child(alternative) for alternative in alternatives}
+        for player in self._everyone - seers:
+            seen = self._view(children[action], player)
+            if all(
+                self._view(child, player) != seen
+                for alternative, child in children.items()
+                if alternative != action
+            ):
+                seers.add(player)
+        return frozenset(seers)
+
+    def _legal_moves(self) -> dict[str, int]:
+        """The legal moves of the seat to act by name, computed once per position."""
+        if self._legal is None:
+            player = self.state.current_player()
+            self._legal = {
+                self.state.action_to_string(player, action): action
+                for action in self.state.legal_actions()
+            }
+        return self._legal
+
+    def _parse(self, move: str) -> int | None:
+        """The action `move` names: its exact name, the one legal name equal to it ignoring case,
+        or in chess its long algebraic form (`e2e4`); None when it names no legal move."""
+        legal = self._legal_moves()
+        text = move.strip()
+        if text in legal:
+            return legal[text]
+        folded = [action for name, action in legal.items() if name.casefold() == text.casefold()]
+        if len(folded) == 1:
+            return folded[0]
+        if self.short_name == "chess":
+            return _long_algebraic(self.state, legal.values()).get(text.lower())
+        return None
+
+    def _refused(self, reason: str) -> GameObservation:
+        observation = self.observe(self.viewer)
+        observation.error = reason
+        observation.rewards = [0.0] * self.players
+        observation.reward = 0.0
+        return observation
+
+
+def _view_function(
+    name: str, game_type: Any, perfect_information: bool
+) -> Callable[[Any, int], str]:
+    """How a seat sees the game: its information state (its cards and the bets so far) in a game
+    of imperfect information, else its observation (the board)."""
+    information_state = game_type.provides_information_state_string
+    observation = game_type.provides_observation_string
+    if information_state and not (perfect_information and observation):
+        return lambda state, player: str(state.information_state_string(player))
+    if observation:
+        return lambda state, player: str(state.observation_string(player))
+    raise ValueError(f"{name} describes no player's view as text, so it cannot be played here")
+
+
+def _long_algebraic(state: Any, actions: Any) -> dict[str, int]:
+    """Chess moves by their long algebraic names (`e2e4`, `e7e8q`)."""
+    chess = pyspiel().chess
+    board = state.board()
+    return {chess.action_to_move(action, board).to_lan(): action for action in actions}
