@@ -96,7 +96,7 @@ class Match:
         self.viewer = self._acting_seat(0 if self.seat is None else self.seat)
         return self.observe(self.viewer)
 
-    def play(self, move: str) -> GameObservation:
+    def play(self, move: Any) -> GameObservation:
         """Play `move` for the seat to act, then chance and the opponents until the caller's turn.
 
         A move that is not legal, or a move after the end, is refused in `error`, changing nothing.
@@ -170,7 +170,7 @@ class Match:
 
     def _opponent_move(self, player: int) -> int:
         move = self.opponent(self.observe(player), self._rng)
-        action = self._parse(move) if isinstance(move, str) else None
+        action = self._parse(move)
         if action is None:
             raise ValueError(
                 f"the opponent of seat {player} chose {move!r}, which is not one of its legal "
@@ -217,9 +217,11 @@ class Match:
             }
         return self._legal
 
-    def _parse(self, move: str) -> int | None:
+    def _parse(self, move: Any) -> int | None:
         """The action `move` names: its exact name, the one legal name equal to it ignoring case,
         or in chess its long algebraic form (`e2e4`); None when it names no legal move."""
+        if not isinstance(move, str):
+            return None
         legal = self._legal_moves()
         text = move.strip()
         if text in legal:
