@@ -41,12 +41,16 @@ Opponent = Callable[[GameObservation, random.Random], str]
 """A seat the environment plays: given what that seat may see and the env's seeded rng, a move."""
 
 
+SEEN_BY_CACHE_SIZE = 100_000
+"""How many positions' `_seen_by` answers a match remembers (poker repeats its positions)."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Move:
-    """A move played: by whom (`CHANCE` for chance), its name, and the seats that could tell it."""
+    """A move played, as the seats in `seen_by` see it (`shown`) and as the others do (`hidden`)."""
 
-    actor: int
-    name: str
+    shown: str
+    hidden: str
     seen_by: frozenset[int]
 
 
@@ -80,6 +84,7 @@ class Match:
         self.viewer = 0
         self._moves: list[_Move] = []
         self._legal: dict[str, int] | None = None
+        self._seen_by_cache: dict[tuple[tuple[int, ...], int], frozenset[int]] = {}
 
     @property
     def over(self) -> bool:
@@ -139,11 +144,7 @@ class Match:
 
     def history(self, player: int) -> list[str]:
         """The moves so far as `player` may see them, `?` for those it could not tell."""
-        return [
-            f"{'chance' if move.actor == CHANCE else move.actor}: "
-            f"{move.name if player in move.seen_by else '?'}"
-            for move in self._moves
-        ]
+        return [move.shown if player in move.seen_by else move.hidden for move in self._moves]
 
     def actions(self) -> list[int]:
         """Every action so far, chance included, as OpenSpiel numbers them: the whole game."""
@@ -180,16 +181,27 @@ class Match:
 
     def _apply(self, action: int) -> None:
         actor = self.state.current_player()
+        label = "chance" if actor == CHANCE else str(actor)
         name = self.state.action_to_string(actor, action)
-        self._moves.append(_Move(actor, name, self._seen_by(action, actor)))
+        seen_by = self._everyone if self.perfect_information else self._seen_by(action, actor)
+        self._moves.append(_Move(f"{label}: {name}", f"{label}: ?", seen_by))
         self.state.apply_action(action)
         self._legal = None
 
     def _seen_by(self, action: int, actor: int) -> frozenset[int]:
-        """The seats that can tell `action` from every other move `actor` could have made here:
-        every seat in a game of perfect information, else those whose view tells it apart."""
-        if self.perfect_information:
-            return self._everyone
+        """The seats that can tell `action` from every other move `actor` could have made here,
+        remembered per position."""
+        key = (tuple(self.state.history()), action)
+        seen_by = self._seen_by_cache.get(key)
+        if seen_by is None:
+            if len(self._seen_by_cache) >= SEEN_BY_CACHE_SIZE:
+                self._seen_by_cache.clear()
+            seen_by = self._seen_by_cache[key] = self._tell_apart(action, actor)
+        return seen_by
+
+    def _tell_apart(self, action: int, actor: int) -> frozenset[int]:
+        """The seats whose view after `action` differs from their view after each alternative:
+        the actor, and the others who could tell the move."""
         if actor == CHANCE:
             alternatives = [outcome for outcome, _ in self.state.chance_outcomes()]
             seers: set[int] = set()

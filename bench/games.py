@@ -1,0 +1,197 @@
+"""Game speed: a step of OpenSpielEnv against pyspiel itself, and over the wire against echo.
+
+In-process, each game replays the same recorded random games three ways and reports the mean
+CPU time of one move: pyspiel's `apply_action` (with the chance outcomes that follow) plus the view
+string of the seat to act, which is the reference; pyspiel plus the names of the legal moves too,
+which every observation of ours also carries; and our `env.step(GameMove(...))`. Over the wire,
+an `EnvClient` steps served games and a served echo env in alternating blocks; the ratio is of
+the p50 step times.
+
+The whole run, server processes included, is pinned to one CPU (`--cpu`, -1 for none): on a
+shared 2-core VM timings drift otherwise.
+
+    .venv/bin/python bench/games.py [--episodes 300] [--wire-steps 3000] [--cpu 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import random
+import time
+from dataclasses import dataclass
+
+import pyspiel
+
+from envtorch.client import EnvClient
+from envtorch.envs.echo import EchoAction, EchoEnv
+from envtorch.envs.games import GameMove, OpenSpielEnv
+from envtorch.providers import LocalProcessProvider
+
+GAMES = ["kuhn_poker", "leduc_poker", "tic_tac_toe", "connect_four", "chess"]
+MOVES_PER_EPISODE = 60
+IN_PROCESS_GOAL = 1.5
+WIRE_GOAL = 1.3
+
+
+@dataclass
+class Episode:
+    """A recorded game: its seed, the moves by name, and every action with chance included."""
+
+    seed: int
+    moves: list[str]
+    actions: list[int]
+
+
+def record(game: str, episodes: int) -> list[Episode]:
+    """Random games played through our env, cut at `MOVES_PER_EPISODE` moves."""
+    rng = random.Random(0)
+    env = OpenSpielEnv(game)
+    recorded = []
+    for seed in range(episodes):
+        observation = env.reset(seed=seed)
+        moves = []
+        while not observation.done and len(moves) < MOVES_PER_EPISODE:
+            moves.append(rng.choice(observation.legal_moves))
+            observation = env.step(GameMove(move=moves[-1]))
+        recorded.append(Episode(seed, moves, list(env.state.actions)))
+    return recorded
+
+
+def view_function(game: object) -> object:
+    """The string our observations carry as `view`: information state in games of imperfect
+    information, else the observation string."""
+    game_type = game.get_type()
+    perfect = game_type.information == pyspiel.GameType.Information.PERFECT_INFORMATION
+    if perfect and game_type.provides_observation_string:
+        return lambda state, player: state.observation_string(player)
+    return lambda state, player: state.information_state_string(player)
+
+
+def time_pyspiel(game_name: str, episodes: list[Episode], with_names: bool) -> float:
+    """Mean CPU seconds per move replaying the recorded games with pyspiel directly."""
+    game = pyspiel.load_game(game_name)
+    view = view_function(game)
+    spent, moves = 0.0, 0
+    for episode in episodes:
+        state = game.new_initial_state()
+        actions = iter(episode.actions)
+        while state.is_chance_node():
+            state.apply_action(next(actions))
+        start = time.process_time()
+        for _ in episode.moves:
+            mover = state.current_player()
+            state.apply_action(next(actions))
+            while state.is_chance_node():
+                state.apply_action(next(actions))
+            player = mover if state.is_terminal() else state.current_player()
+            view(state, player)
+            if with_names and not state.is_terminal():
+                [state.action_to_string(player, legal) for legal in state.legal_actions()]
+        spent += time.process_time() - start
+        moves += len(episode.moves)
+    return spent / moves
+
+
+def time_envtorch(game_name: str, episodes: list[Episode]) -> float:
+    """Mean CPU seconds per `env.step()` replaying the recorded games through our env."""
+    env = OpenSpielEnv(game_name)
+    spent, moves = 0.0, 0
+    for episode in episodes:
+        env.reset(seed=episode.seed)
+        actions = [GameMove(move=move) for move in episode.moves]
+        start = time.process_time()
+        for action in actions:
+            env.step(action)
+        spent += time.process_time() - start
+        moves += len(actions)
+    return spent / moves
+
+
+class WirePlayer:
+    """An `EnvClient` stepping a served env, resetting when an episode ends; keeps step times."""
+
+    def __init__(self, url: str, target: str) -> None:
+        self.echo = target == "echo"
+        self.env = EnvClient(url, EchoEnv if self.echo else OpenSpielEnv)
+        self.rng = random.Random(0)
+        self.observation = self.env.reset(seed=0)
+        self.times: list[float] = []
+
+    def steps(self, count: int) -> None:
+        for _ in range(count):
+            if self.observation.done:
+                self.observation = self.env.reset(seed=len(self.times))
+            if self.echo:
+                action = EchoAction(message="Hello, World!")
+            else:
+                action = GameMove(move=self.rng.choice(self.observation.legal_moves))
+            start = time.perf_counter()
+            self.observation = self.env.step(action)
+            self.times.append(time.perf_counter() - start)
+
+    def p50(self, warmup: int) -> float:
+        times = sorted(self.times[warmup:])
+        return times[len(times) // 2]
+
+
+def wire_p50s(targets: list[str], steps: int) -> dict[str, float]:
+    """p50 step time per served target, stepping them in alternating blocks so that the load
+    of the machine weighs on each alike."""
+    warmup, block = 200, 50
+    with contextlib.ExitStack() as stack:
+        servers = [stack.enter_context(LocalProcessProvider(target)) for target in targets]
+        players = [
+            WirePlayer(server.url, target) for server, target in zip(servers, targets, strict=True)
+        ]
+        for player in players:
+            stack.callback(player.env.close)
+            player.steps(warmup)
+        for _ in range(steps // block):
+            for player in players:
+                player.steps(block)
+        return {target: player.p50(warmup) for target, player in zip(targets, players, strict=True)}
+
+
+def verdict(ratio: float, goal: float) -> str:
+    return f"{'met' if ratio <= goal else 'MISSED'} (goal <= {goal}x)"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--episodes", type=int, default=300)
+    parser.add_argument("--wire-steps", type=int, default=3000)
+    parser.add_argument("--cpu", type=int, default=0, help="the CPU to pin the run to, -1: none")
+    args = parser.parse_args()
+    if args.cpu >= 0:
+        os.sched_setaffinity(0, {args.cpu})
+    pinned = f"pinned to CPU {args.cpu}" if args.cpu >= 0 else "not pinned"
+    print(f"{pinned}; {args.episodes} recorded games per game\n")
+    print("in-process, mean CPU us per move:")
+    header = (
+        f"{'game':<14}{'pyspiel':>9}{'+names':>9}{'envtorch':>10}"
+        f"{'vs pyspiel':>12}{'vs +names':>11}  goal"
+    )
+    print(header)
+    for game in GAMES:
+        episodes = record(game, args.episodes)
+        bare = time_pyspiel(game, episodes, with_names=False)
+        named = time_pyspiel(game, episodes, with_names=True)
+        ours = time_envtorch(game, episodes)
+        print(
+            f"{game:<14}{bare * 1e6:>9.1f}{named * 1e6:>9.1f}{ours * 1e6:>10.1f}"
+            f"{ours / bare:>11.1f}x{ours / named:>10.1f}x  "
+            f"{verdict(ours / bare, IN_PROCESS_GOAL)}"
+        )
+    print("\nover the wire (EnvClient, one session each, in alternating blocks), p50 us per step:")
+    p50s = wire_p50s(["echo", "kuhn-poker", "chess"], args.wire_steps)
+    echo = p50s.pop("echo")
+    print(f"{'echo':<14}{echo * 1e6:>9.0f}")
+    for target, p50 in p50s.items():
+        ratio = p50 / echo
+        print(f"{target:<14}{p50 * 1e6:>9.0f}{ratio:>8.2f}x echo  {verdict(ratio, WIRE_GOAL)}")
+
+
+if __name__ == "__main__":
+    main()
