@@ -4,8 +4,9 @@ In-process, each game replays the same recorded random games three ways and repo
 CPU time of one move: pyspiel's `apply_action` (with the chance outcomes that follow) plus the view
 string of the seat to act, which is the reference; pyspiel plus the names of the legal moves too,
 which every observation of ours also carries; and our `env.step(GameMove(...))`. Over the wire,
-an `EnvClient` steps served games and a served echo env in alternating blocks; the ratio is of
-the p50 step times.
+an `EnvClient` steps served games and a served echo env in alternating blocks; the ratios are
+of the p50 wall-clock step times and of the mean CPU time per step, client and server process
+added (from the scheduler's counters), which the machine's load does not inflate.
 
 The whole run, server processes included, is pinned to one CPU (`--cpu`, -1 for none): on a
 shared 2-core VM timings drift otherwise.
@@ -109,49 +110,77 @@ def time_envtorch(game_name: str, episodes: list[Episode]) -> float:
     return spent / moves
 
 
-class WirePlayer:
-    """An `EnvClient` stepping a served env, resetting when an episode ends; keeps step times."""
+def process_cpu(pid: int) -> float:
+    """CPU seconds the process `pid` has run, all its threads, from the scheduler's counters."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with (
+            contextlib.suppress(FileNotFoundError),
+            open(f"/proc/{pid}/task/{task}/schedstat") as f,
+        ):
+            total += int(f.read().split()[0])
+    return total / 1e9
 
-    def __init__(self, url: str, target: str) -> None:
+
+@dataclass
+class WireTimes:
+    """One served target's step times: wall-clock, and CPU of the client and the server."""
+
+    wall: list[float]
+    cpu: list[float]
+
+    def p50(self) -> float:
+        return sorted(self.wall)[len(self.wall) // 2]
+
+    def mean_cpu(self) -> float:
+        return sum(self.cpu) / len(self.cpu)
+
+
+class WirePlayer:
+    """An `EnvClient` stepping a served env, resetting when an episode ends; times each step."""
+
+    def __init__(self, server: LocalProcessProvider, target: str) -> None:
+        assert server.url is not None and server.process is not None
+        self.pid = server.process.pid
         self.echo = target == "echo"
-        self.env = EnvClient(url, EchoEnv if self.echo else OpenSpielEnv)
+        self.env = EnvClient(server.url, EchoEnv if self.echo else OpenSpielEnv)
         self.rng = random.Random(0)
         self.observation = self.env.reset(seed=0)
-        self.times: list[float] = []
+        self.times = WireTimes([], [])
 
     def steps(self, count: int) -> None:
         for _ in range(count):
             if self.observation.done:
-                self.observation = self.env.reset(seed=len(self.times))
+                self.observation = self.env.reset(seed=len(self.times.wall))
             if self.echo:
                 action = EchoAction(message="Hello, World!")
             else:
                 action = GameMove(move=self.rng.choice(self.observation.legal_moves))
+            server_cpu, client_cpu = process_cpu(self.pid), time.thread_time()
             start = time.perf_counter()
             self.observation = self.env.step(action)
-            self.times.append(time.perf_counter() - start)
-
-    def p50(self, warmup: int) -> float:
-        times = sorted(self.times[warmup:])
-        return times[len(times) // 2]
+            self.times.wall.append(time.perf_counter() - start)
+            client_cpu = time.thread_time() - client_cpu
+            self.times.cpu.append(client_cpu + process_cpu(self.pid) - server_cpu)
 
 
-def wire_p50s(targets: list[str], steps: int) -> dict[str, float]:
-    """p50 step time per served target, stepping them in alternating blocks so that the load
-    of the machine weighs on each alike."""
+def wire_times(targets: list[str], steps: int) -> dict[str, WireTimes]:
+    """Step times per served target, stepping them in alternating blocks so that the load of the
+    machine weighs on each alike."""
     warmup, block = 200, 50
     with contextlib.ExitStack() as stack:
         servers = [stack.enter_context(LocalProcessProvider(target)) for target in targets]
         players = [
-            WirePlayer(server.url, target) for server, target in zip(servers, targets, strict=True)
+            WirePlayer(server, target) for server, target in zip(servers, targets, strict=True)
         ]
         for player in players:
             stack.callback(player.env.close)
             player.steps(warmup)
+            player.times = WireTimes([], [])
         for _ in range(steps // block):
             for player in players:
                 player.steps(block)
-        return {target: player.p50(warmup) for target, player in zip(targets, players, strict=True)}
+        return {target: player.times for target, player in zip(targets, players, strict=True)}
 
 
 def verdict(ratio: float, goal: float) -> str:
@@ -184,13 +213,16 @@ def main() -> None:
             f"{ours / bare:>11.1f}x{ours / named:>10.1f}x  "
             f"{verdict(ours / bare, IN_PROCESS_GOAL)}"
         )
-    print("\nover the wire (EnvClient, one session each, in alternating blocks), p50 us per step:")
-    p50s = wire_p50s(["echo", "kuhn-poker", "chess"], args.wire_steps)
-    echo = p50s.pop("echo")
-    print(f"{'echo':<14}{echo * 1e6:>9.0f}")
-    for target, p50 in p50s.items():
-        ratio = p50 / echo
-        print(f"{target:<14}{p50 * 1e6:>9.0f}{ratio:>8.2f}x echo  {verdict(ratio, WIRE_GOAL)}")
+    print("\nover the wire (EnvClient, one session each, in alternating blocks), us per step:")
+    print(f"{'target':<14}{'p50':>7}{'vs echo':>9}  goal{'':<21}{'CPU':>5}{'vs echo':>9}  goal")
+    measured = wire_times(["echo", "kuhn-poker", "chess"], args.wire_steps)
+    echo = measured["echo"]
+    for target, times in measured.items():
+        wall, cpu = times.p50() / echo.p50(), times.mean_cpu() / echo.mean_cpu()
+        print(
+            f"{target:<14}{times.p50() * 1e6:>7.0f}{wall:>8.2f}x  {verdict(wall, WIRE_GOAL):<25}"
+            f"{times.mean_cpu() * 1e6:>5.0f}{cpu:>8.2f}x  {verdict(cpu, WIRE_GOAL)}"
+        )
 
 
 if __name__ == "__main__":
