@@ -10,11 +10,15 @@ Replies are `{"type": "observation", "data": {"observation": {...}, "reward": r,
 "truncated": t, "metadata": {...}}, "id": ...}`, `{"type": "state", "data": {...}}`,
 `{"type": "render", "data": {"frame": ...}}`, `{"type": "closed", "data": {}}` and
 `{"type": "error", "data": {"message": "...", "code": "..."}}`. Encoding and decoding go through
-`envtorch.core.codec`.
+`envtorch.core.codec`. A frame that is an array (an `rgb_array` render) travels as
+`{"shape": [...], "dtype": "uint8", "data": "<base64 of its bytes>"}` and arrives as a numpy
+array. A `/ws` connection may pick its session's render mode with the query parameter
+`render_mode`; without one the session gets the server's.
 """
 
 from __future__ import annotations
 
+import base64
 import os
 from typing import Any
 
@@ -22,6 +26,7 @@ import msgspec
 
 from envtorch.core import codec
 from envtorch.core.errors import EnvtorchError, InvalidJSON, ResetNeeded, ValidationError
+from envtorch.core.extras import import_optional
 
 RESET = "reset"
 STEP = "step"
@@ -83,6 +88,13 @@ AUTH_HEADER = "Authorization"
 SERVING_ON = "envtorch serving on "
 """`envtorch serve` prints this, then its base URL, once it listens; process providers wait for it.
 """
+
+RENDER_MODE = "render_mode"
+"""The `/ws` query parameter choosing a session's render mode (`envtorch serve --render-mode`
+sets the server's)."""
+
+ARRAY_FRAME_FIELDS = frozenset({"shape", "dtype", "data"})
+"""The fields of an array frame in a render reply; `data` is base64 of the array's bytes."""
 
 SESSION_ID = "session_id"
 """The field (or query parameter) naming the session in HTTP requests and replies."""
@@ -254,13 +266,37 @@ def state_reply(state: Any) -> dict[str, Any]:
 
 
 def render_reply(frame: Any) -> dict[str, Any]:
-    """A render reply (without `id`)."""
+    """A render reply (without `id`); an array frame goes as its shape, dtype and base64 bytes."""
+    if _is_array(frame):
+        encoded = base64.b64encode(frame.tobytes()).decode("ascii")
+        sent = {"shape": list(frame.shape), "dtype": str(frame.dtype), "data": encoded}
+        return {"type": RENDER, "data": {"frame": sent}}
     return {"type": RENDER, "data": {"frame": codec.to_builtins(frame)}}
 
 
 def frame_of(data: dict[str, Any]) -> Any:
-    """The frame in a render reply's `data`."""
-    return data.get("frame")
+    """The frame in a render reply's `data`: an array frame as a numpy array, others as sent."""
+    frame = data.get("frame")
+    if isinstance(frame, dict) and set(frame) == ARRAY_FRAME_FIELDS:
+        return _array_of(frame)
+    return frame
+
+
+def _is_array(frame: Any) -> bool:
+    return all(hasattr(frame, name) for name in ("shape", "dtype", "tobytes"))
+
+
+def _array_of(frame: dict[str, Any]) -> Any:
+    """The numpy array an array frame carries; `invalid_reply` when it does not fit."""
+    numpy = import_optional("numpy", extra="games", needed_by="array frames (rgb_array renders)")
+    try:
+        dtype = numpy.dtype(frame["dtype"])
+        if dtype.hasobject:
+            raise ValueError("an array of Python objects is not data")
+        raw = base64.b64decode(frame["data"], validate=True)
+        return numpy.frombuffer(raw, dtype=dtype).reshape(frame["shape"]).copy()
+    except (TypeError, ValueError) as error:
+        raise ServerError(INVALID_REPLY, f"the render frame is no array: {error}") from None
 
 
 def closed_reply() -> dict[str, Any]:

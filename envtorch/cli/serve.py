@@ -30,7 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=[],
         metavar="NAME=VALUE",
         help="a keyword argument for the env's constructor, repeatable; VALUE is read as JSON, "
-        "else as a string (--kwarg render_mode=rgb_array --kwarg max_steps=200)",
+        "else as a string (--kwarg seat=0 --kwarg max_steps=200)",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     parser.add_argument(
@@ -80,6 +80,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         f"(default: {defaults.handshake_timeout:g})",
     )
     parser.add_argument(
+        "--render-mode",
+        help="the render mode of every session (e.g. ansi, rgb_array) unless a client asks for "
+        "another with render_mode=; default: none, so render() returns None",
+    )
+    parser.add_argument(
         "--log-level",
         default="warning",
         choices=["critical", "error", "warning", "info", "debug"],
@@ -104,7 +109,10 @@ def run(args: argparse.Namespace) -> int:
             max_connections=args.max_connections,
             handshake_timeout=args.handshake_timeout,
         )
-        factory = partial(resolve(args.target), **keyword_arguments(args.kwarg))
+        kwargs = keyword_arguments(args.kwarg)
+        if args.render_mode is not None:
+            kwargs["render_mode"] = args.render_mode
+        factory = partial(resolve(args.target), **kwargs)
         app = create_app(factory, limits=limits)
     except (EnvtorchError, ValueError) as error:
         print(f"envtorch serve: error: {error}", file=sys.stderr)

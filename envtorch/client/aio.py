@@ -13,7 +13,6 @@ from envtorch.client.base import (
     BaseEnvClient,
     Call,
     http_url,
-    websocket_url,
 )
 from envtorch.client.frames import Frames
 from envtorch.client.schema import fetch_json, types_from_schema
@@ -37,8 +36,9 @@ class AsyncEnvClient(BaseEnvClient):
         *,
         timeout: float = 120.0,
         token: str | None = None,
+        render_mode: str | None = None,
     ) -> None:
-        super().__init__(url, env_type, timeout=timeout, token=token)
+        super().__init__(url, env_type, timeout=timeout, token=token, render_mode=render_mode)
         self._lock = asyncio.Lock()
         self._stream: _Stream | None = None
         self._closed = False
@@ -101,7 +101,7 @@ class AsyncEnvClient(BaseEnvClient):
             url = http_url(self.url, "/schema")
             schema = await asyncio.to_thread(fetch_json, url, self._headers, self.timeout)
             self._types = types_from_schema(schema)
-        self._stream = await _Stream.open(websocket_url(self.url), self._headers, self.timeout)
+        self._stream = await _Stream.open(self._websocket_url, self._headers, self.timeout)
 
     async def _exchange(self, call: Call, timeout: float) -> Any:
         """Send one request and wait for its reply, skipping stale replies to older requests."""
@@ -150,8 +150,11 @@ class _Stream(asyncio.Protocol):
         return stream
 
     def send(self, payload: bytes) -> None:
-        """Send one text message."""
+        """Send one text message; once the server closed, only what it sent before is left to
+        receive (the error saying why, say), and without that the loss is raised."""
         if self._transport is None or self._transport.is_closing() or self.frames.closed:
+            if self.frames.messages:
+                return
             raise self._error or self.frames.lost()
         self._transport.write(self.frames.send(payload))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from envtorch import wire
 from envtorch.core import ResetNeeded, ValidationError, codec
@@ -36,6 +36,9 @@ class BaseEnvClient:
     `observation_type` and `state_type`) is given; otherwise into dataclasses built from the
     server's `/schema` (see `envtorch.client.schema`). `timeout` bounds every call in seconds;
     `token` (default: the `ENVTORCH_TOKEN` environment variable) is sent as a bearer token.
+    `render_mode` asks the server for a session whose env renders in that mode (one of its
+    `metadata["render_modes"]`); `render()` then returns the frame, an `rgb_array` as a numpy
+    array. Without it the session renders in the server's render mode, if it has one.
 
     One request is awaited at a time: each request's id is the one a reply must carry, so a late
     reply to an abandoned request is recognised and skipped.
@@ -48,9 +51,12 @@ class BaseEnvClient:
         *,
         timeout: float = 120.0,
         token: str | None = None,
+        render_mode: str | None = None,
     ) -> None:
         self.url = url
         self.timeout = timeout
+        self.render_mode = render_mode
+        self._websocket_url = websocket_url(url, render_mode)
         self._headers = wire.auth_headers(token)
         self._types = types_of(env_type) if env_type is not None else None
         self._episode_over = True
@@ -179,8 +185,9 @@ def connection_lost(code: int | None, reason: str) -> wire.ConnectionLost:
     )
 
 
-def websocket_url(url: str) -> str:
-    """The `/ws` URL for a server given as `http://host:port`, `ws://host:port` or the /ws URL."""
+def websocket_url(url: str, render_mode: str | None = None) -> str:
+    """The `/ws` URL for a server given as `http://host:port`, `ws://host:port` or the /ws URL,
+    asking for `render_mode` when one is given."""
     parts = urlsplit(url)
     scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
     if scheme not in ("ws", "wss"):
@@ -188,7 +195,10 @@ def websocket_url(url: str) -> str:
     path = parts.path.rstrip("/")
     if not path.endswith("/ws"):
         path += "/ws"
-    return urlunsplit((scheme, parts.netloc, path, parts.query, ""))
+    query = parts.query
+    if render_mode is not None:
+        query = "&".join(filter(None, [query, urlencode({wire.RENDER_MODE: render_mode})]))
+    return urlunsplit((scheme, parts.netloc, path, query, ""))
 
 
 def http_url(url: str, path: str) -> str:

@@ -18,7 +18,6 @@ from envtorch.client.base import (
     BaseEnvClient,
     Call,
     http_url,
-    websocket_url,
 )
 from envtorch.client.frames import Frames
 from envtorch.client.schema import fetch_json, types_from_schema
@@ -46,14 +45,15 @@ class EnvClient(BaseEnvClient):
         *,
         timeout: float = 120.0,
         token: str | None = None,
+        render_mode: str | None = None,
     ) -> None:
-        super().__init__(url, env_type, timeout=timeout, token=token)
+        super().__init__(url, env_type, timeout=timeout, token=token, render_mode=render_mode)
         if self._types is None:
             schema = fetch_json(http_url(url, "/schema"), self._headers, timeout)
             self._types = types_from_schema(schema)
         self._lock = threading.Lock()
         self._closed = False
-        self._connection = _Connection(websocket_url(url), self._headers, timeout)
+        self._connection = _Connection(self._websocket_url, self._headers, timeout)
         self._stop_keepalive = threading.Event()
         threading.Thread(
             target=_keep_alive,
@@ -154,8 +154,11 @@ class _Connection:
             raise
 
     def send(self, payload: bytes) -> None:
-        """Send one text message."""
+        """Send one text message; once the server closed, only what it sent before is left to
+        receive (the error saying why, say), and without that the loss is raised."""
         if self.frames.closed:
+            if self.frames.messages:
+                return
             raise self.frames.lost()
         try:
             self._write(self.frames.send(payload))

@@ -23,9 +23,12 @@ from envtorch.server.sessions import SessionManager
 
 
 def create_app(
-    env_factory: Callable[[], Environment], *, limits: ServerLimits | None = None
+    env_factory: Callable[..., Environment], *, limits: ServerLimits | None = None
 ) -> FastAPI:
     """A FastAPI app serving the environments that `env_factory()` builds, one per session.
+
+    A `/ws` connection that asks for a render mode (the query parameter `render_mode`, one of
+    the env's `metadata["render_modes"]`) gets an env built as `env_factory(render_mode=...)`.
 
     Endpoints: WebSocket `/ws` (one session per connection), `GET /health`, `GET /schema`,
     `GET /metadata`, and `POST /reset`, `POST /step`, `GET /state`, `GET /render`, `POST /close`

@@ -26,6 +26,7 @@ class Endpoints:
         self.sessions = sessions
         self.action_type = env_type.action_type
         self.max_bytes = sessions.limits.max_message_bytes
+        self.render_modes = list(info["metadata"]["render_modes"])
         self._schema = wire.encode(info["schema"])
         self._metadata = wire.encode(info["metadata"])
 
@@ -54,7 +55,10 @@ class Endpoints:
         """`/ws`: one session per connection, one reply per message, in order."""
         await websocket.accept()
         try:
-            session = self.sessions.open(on_reap=lambda error: _close_socket(websocket, error))
+            render_mode = self._render_mode(websocket)
+            session = self.sessions.open(
+                on_reap=lambda error: _close_socket(websocket, error), render_mode=render_mode
+            )
         except ServerError as error:
             await _close_socket(websocket, error)
             return
@@ -62,6 +66,17 @@ class Endpoints:
             await self._serve_socket(websocket, session)
         finally:
             await self.sessions.close(session)
+
+    def _render_mode(self, websocket: WebSocket) -> str | None:
+        """The render mode the connection asks for in its query, checked against the env's."""
+        render_mode = websocket.query_params.get(wire.RENDER_MODE)
+        if render_mode is not None and render_mode not in self.render_modes:
+            raise ServerError(
+                wire.INVALID_MESSAGE,
+                f"{wire.RENDER_MODE} {render_mode!r} is not one of this environment's render "
+                f"modes: {self.render_modes}",
+            )
+        return render_mode
 
     async def _serve_socket(self, websocket: WebSocket, session: Session) -> None:
         while True:

@@ -100,6 +100,7 @@ class Session:
         session_id: str,
         on_reap: Callable[[ServerError], Any] | None,
         offload: Callable[[Session], Offload],
+        render_mode: str | None = None,
     ) -> None:
         self.id = session_id
         self.env: Environment | None = None
@@ -109,6 +110,7 @@ class Session:
         self.closed = False
         self.thread: SessionThread | None = None
         self.lost_env_reason: str | None = None
+        self.render_mode = render_mode
         self.offload = offload(self)
 
     def touch(self) -> None:
@@ -127,7 +129,7 @@ class SessionManager:
 
     def __init__(
         self,
-        env_factory: Callable[[], Environment],
+        env_factory: Callable[..., Environment],
         limits: ServerLimits,
         *,
         nonblocking: bool = False,
@@ -137,15 +139,22 @@ class SessionManager:
         self.nonblocking = nonblocking
         self.sessions: dict[str, Session] = {}
 
-    def open(self, on_reap: Callable[[ServerError], Any] | None = None) -> Session:
-        """A new session, or a `server_full` error when `max_sessions` are open."""
+    def open(
+        self,
+        on_reap: Callable[[ServerError], Any] | None = None,
+        render_mode: str | None = None,
+    ) -> Session:
+        """A new session, or a `server_full` error when `max_sessions` are open.
+
+        With a `render_mode` the session's env is built with it; else as the factory builds it.
+        """
         if len(self.sessions) >= self.limits.max_sessions:
             raise ServerError(
                 SERVER_FULL,
                 f"server full: {len(self.sessions)} of {self.limits.max_sessions} sessions in use;"
                 " close one or retry later",
             )
-        session = Session(secrets.token_hex(16), on_reap, self._offload)
+        session = Session(secrets.token_hex(16), on_reap, self._offload, render_mode)
         self.sessions[session.id] = session
         return session
 
@@ -234,10 +243,15 @@ class SessionManager:
         built: list[Environment] = []
 
         def build() -> Environment:
-            built.append(_as_server_errors(self.env_factory))
+            built.append(_as_server_errors(lambda: self._new_env(session)))
             return built[0]
 
         return await self._in_thread(session, build, built)
+
+    def _new_env(self, session: Session) -> Environment:
+        if session.render_mode is None:
+            return self.env_factory()
+        return self.env_factory(render_mode=session.render_mode)
 
     async def _run(self, session: Session, call: Callable[[], Any]) -> Any:
         """Run `call` as the session's `Offload` decides: on the loop, or in its thread."""

@@ -24,11 +24,12 @@ DEALS = 40
 
 
 class Player:
-    """A raw WebSocket client of one session that keeps every frame it receives."""
+    """A raw WebSocket client of one session, rendering as text, that keeps every frame it
+    receives."""
 
     def __init__(self, url: str) -> None:
         self.connection = connect(
-            url.replace("http://", "ws://") + "/ws", compression=None
+            url.replace("http://", "ws://") + "/ws?render_mode=ansi", compression=None
         ).__enter__()
         self.received: list[bytes] = []
 
@@ -49,7 +50,7 @@ class Player:
         done = False
         while not done:
             assert set(self.ask("state")) == {"episode_id", "step_count", "game", "seat"}
-            self.ask("render")
+            assert self.ask("render")["frame"].startswith("leduc_poker: player 0 to act")
             reply = self.ask("step", {"move": choose(observation["legal_moves"])})
             observation, done = reply["observation"], reply["done"]
         episode_id = self.ask("state")["episode_id"]
@@ -77,8 +78,8 @@ def private_views(actions: list[int]) -> tuple[set[str], set[str]]:
 def test_seat_0_never_receives_seat_1s_cards():
     envs: list[OpenSpielEnv] = []
 
-    def factory():
-        env = OpenSpielEnv("leduc_poker", seat=0, render_mode="ansi")
+    def factory(**kwargs):
+        env = OpenSpielEnv("leduc_poker", seat=0, **kwargs)
         envs.append(env)
         return env
 
