@@ -145,7 +145,7 @@ def test_the_async_client_drives_a_served_gymnasium_env(grid_url):
                 observation = await env.step(env.action_type(action={"move": 3, "note": ""}))
                 ended.append(observation.truncated)
             frame = await env.render()
-            assert frame[0][0] == [255, 255, 255]
+            assert isinstance(frame, np.ndarray) and frame[0, 0].tolist() == [255, 255, 255]
             return ended
 
     assert asyncio.run(episode()) == [False] * 7 + [True]
