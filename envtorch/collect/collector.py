@@ -543,6 +543,7 @@ class _Groups:
         self._partial: dict[int, list[Trajectory]] = {}
         self._whole: dict[int, list[Trajectory]] = {}
         self._next_group = 0
+        self._batches = 0
 
     def add(self, trajectory: Trajectory) -> None:
         members = self._partial.setdefault(trajectory.group, [])
@@ -560,7 +561,11 @@ class _Groups:
             self._next_group += 1
 
     def take(self, count: int) -> Batch:
+        """The next batch of `count` ready trajectories, each marked with the batch's number."""
         batch, self.ready = Batch(self.ready[:count]), self.ready[count:]
+        for trajectory in batch:
+            trajectory.batch = self._batches
+        self._batches += 1
         return batch
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
 from envtorch.core import Observation
-from envtorch.core.codec import to_builtins
+from envtorch.core.codec import encode, to_builtins
 from envtorch.core.extras import import_optional
 
 
@@ -25,19 +26,22 @@ class Trajectory:
     """One finished episode.
 
     `group` numbers the task in the order the task source gave it (the `group_size` episodes of one
-    task share it) and `episode` numbers the episode within the collection. `done` and `truncated`
-    come from the last observation: `truncated` when a budget of the env, such as its `max_steps`,
-    ended the episode rather than the task. `failure` says why the episode could not finish (an env
-    or the policy raised, the server went away); a failed trajectory has no `reward`. The timings
-    are seconds: `seconds` from reset to the end, `policy_seconds` of it spent waiting for actions
-    and `env_seconds` the rest (env calls and the collector's bookkeeping). `branched_at` is the
-    number of leading steps the trajectory shares with the rest of its group when the collector
-    ran the group from a shared prefix (`Collector(branch_at=...)`), else None.
+    task share it), `episode` numbers the episode within the collection and `batch` the batch the
+    collector yielded it in. `last_observation` is what the last step returned. `done` and
+    `truncated` come from the last observation: `truncated` when a budget of the env, such as its
+    `max_steps`, ended the episode rather than the task. `failure` says why the episode could not
+    finish (an env or the policy raised, the server went away); a failed trajectory has no
+    `reward`. The timings are seconds: `seconds` from reset to the end, `policy_seconds` of it
+    spent waiting for actions and `env_seconds` the rest (env calls and the collector's
+    bookkeeping). `branched_at` is the number of leading steps the trajectory shares with the rest
+    of its group when the collector ran the group from a shared prefix
+    (`Collector(branch_at=...)`), else None.
     """
 
     task: Any
     group: int
     episode: int
+    batch: int = 0
     steps: list[Step] = field(default_factory=list)
     last_observation: Observation | None = None
     done: bool = False
@@ -103,11 +107,22 @@ class Batch(list[Trajectory]):
     def to_dataset(self) -> Any:
         """A Hugging Face `datasets.Dataset` with one row per trajectory (the `datasets` extra).
 
-        Columns: task, group, episode, steps (observation, action and reward as plain values),
-        reward (None when failed), done, truncated, failure, branched_at and the timings.
+        Columns: task, group, episode, batch, steps (observation, action and reward as plain
+        values), last_observation, reward (None when failed), done, truncated, failure,
+        branched_at and the timings.
         """
         datasets = import_optional("datasets", extra="datasets", needed_by="Batch.to_dataset()")
         return datasets.Dataset.from_list([_row(trajectory) for trajectory in self])
+
+    def append_jsonl(self, path: str | os.PathLike[str]) -> None:
+        """Append one JSON line per trajectory to `path`, the rows of `to_dataset()`.
+
+        `envtorch view PATH` browses the file; appending every batch of a collection to one file
+        keeps the whole run.
+        """
+        lines = b"".join(encode(_row(trajectory)) + b"\n" for trajectory in self)
+        with open(path, "ab") as file:
+            file.write(lines)
 
     def _require_no_failures(self, helper: str) -> None:
         failed = self.failures()
@@ -124,6 +139,7 @@ def _row(trajectory: Trajectory) -> dict[str, Any]:
         "task": to_builtins(trajectory.task),
         "group": trajectory.group,
         "episode": trajectory.episode,
+        "batch": trajectory.batch,
         "steps": [
             {
                 "observation": to_builtins(step.observation),
@@ -132,6 +148,7 @@ def _row(trajectory: Trajectory) -> dict[str, Any]:
             }
             for step in trajectory.steps
         ],
+        "last_observation": to_builtins(trajectory.last_observation),
         "reward": trajectory.reward,
         "done": trajectory.done,
         "truncated": trajectory.truncated,
