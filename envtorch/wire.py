@@ -85,6 +85,9 @@ TOKEN_VARIABLE = "ENVTORCH_TOKEN"
 
 AUTH_HEADER = "Authorization"
 
+WEB_PROTOCOL = "envtorch"
+"""The WebSocket subprotocol a server selects for a browser that sent `bearer_protocol`."""
+
 SERVING_ON = "envtorch serving on "
 """`envtorch serve` prints this, then its base URL, once it listens; process providers wait for it.
 """
@@ -167,6 +170,14 @@ def auth_headers(token: str | None = None) -> dict[str, str]:
     if token is None:
         token = os.environ.get(TOKEN_VARIABLE)
     return {AUTH_HEADER: f"Bearer {token}"} if token else {}
+
+
+def bearer_protocol(token: str) -> str:
+    """The WebSocket subprotocol carrying `token`, for browsers, which cannot set a header on a
+    WebSocket: `envtorch.bearer.` and the token in unpadded base64url. A browser offers it beside
+    `WEB_PROTOCOL`, which the server selects, so the token is never echoed back."""
+    encoded = base64.urlsafe_b64encode(token.encode()).rstrip(b"=").decode()
+    return f"{WEB_PROTOCOL}.bearer.{encoded}"
 
 
 def request(kind: str, data: Any, request_id: int | None) -> bytes:

@@ -20,6 +20,7 @@ from envtorch.server.auth import BearerAuth
 from envtorch.server.endpoints import Endpoints
 from envtorch.server.limits import ServerLimits
 from envtorch.server.sessions import SessionManager
+from envtorch.web.pages import add_play_page
 
 
 def create_app(
@@ -59,6 +60,7 @@ def create_app(
     router.add_route("/render", endpoints.http_render, methods=["GET"])
     router.add_route("/close", endpoints.http_close, methods=["POST"])
     router.add_websocket_route("/ws", endpoints.websocket)
+    add_play_page(app)
     app.add_exception_handler(HTTPException, _http_error)
     token = os.environ.get(wire.TOKEN_VARIABLE)
     if token:
