@@ -12,6 +12,7 @@ SUBCOMMANDS = {
     "init": "envtorch.cli.init",
     "list": "envtorch.cli.list_envs",
     "serve": "envtorch.cli.serve",
+    "view": "envtorch.cli.view",
 }
 
 

@@ -63,7 +63,12 @@ def serve_forever(app: Any, *, host: str, port: int, log_level: str) -> None:
     with the port the kernel chose under `port=0`.
     """
     _raise_fd_limit()
-    config = uvicorn_config(app, host=host, port=port, log_level=log_level)
+    run_announcing(uvicorn_config(app, host=host, port=port, log_level=log_level))
+
+
+def run_announcing(config: uvicorn.Config) -> None:
+    """Run uvicorn with `config` until interrupted; print `envtorch serving on URL` once it
+    listens."""
     _AnnouncingServer(config).run(sockets=[config.bind_socket()])
 
 

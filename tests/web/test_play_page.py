@@ -61,7 +61,9 @@ def test_play_a_python_episode(browser, screenshot):
 
         by_id(browser, "field-code").send_keys("n = 6\n1 / 0")
         press(browser, "step")
-        wait_for(browser, lambda driver: "ZeroDivisionError" in field(driver, "observation", "exception"))
+        wait_for(
+            browser, lambda driver: "ZeroDivisionError" in field(driver, "observation", "exception")
+        )
         assert text_of(browser, "done") == "done false"
 
         by_id(browser, "field-code").clear()
@@ -150,7 +152,9 @@ def test_a_typed_action_form_a_picture_frame_and_hidden_state(browser, screensho
 
         heard = field(browser, "observation", "heard")
         assert '"fast": true' in heard and '"note": "hello"' in heard
-        image = wait_for(browser, lambda driver: by_id(driver, "frame").find_element("css selector", "img"))
+        image = wait_for(
+            browser, lambda driver: by_id(driver, "frame").find_element("css selector", "img")
+        )
         assert image.get_attribute("src").startswith("data:image/png;base64,")
         assert browser.execute_script("return arguments[0].naturalWidth", image) == 8
         assert field(browser, "state", "treasure") == "hidden by the environment"

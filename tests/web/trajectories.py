@@ -1,4 +1,5 @@
-"""Trajectory files for the viewer's tests, written by `Batch.append_jsonl` as a collection would."""
+"""Trajectory files for the viewer's tests, written by `Batch.append_jsonl` as a collector's
+user would."""
 
 from pathlib import Path
 
@@ -19,7 +20,9 @@ def trajectory(episode: int, group_size: int, batch_size: int) -> Trajectory:
     correct = 1.0 if episode % 2 == 0 else 0.0
     steps = [
         Step(
-            observation=observation(f"step {turn} of episode {episode}") if turn else observation(""),
+            observation=observation(f"step {turn} of episode {episode}")
+            if turn
+            else observation(""),
             action=CodeAction(code=f"print('step {turn + 1} of episode {episode}')"),
             reward=correct if turn == turns - 1 else 0.0,
         )
@@ -32,7 +35,9 @@ def trajectory(episode: int, group_size: int, batch_size: int) -> Trajectory:
         episode=episode,
         batch=episode // batch_size,
         steps=steps,
-        last_observation=None if failed else observation(f"step {turns} of episode {episode}", correct),
+        last_observation=None
+        if failed
+        else observation(f"step {turns} of episode {episode}", correct),
         done=not failed,
         failure="env.step raised OSError: gone" if failed else None,
     )
@@ -42,5 +47,7 @@ def write_run(path: Path, episodes: int, group_size: int = 8, batch_size: int = 
     """A JSONL file of `episodes` trajectories, appended batch by batch."""
     for start in range(0, episodes, batch_size):
         end = min(start + batch_size, episodes)
-        Batch(trajectory(episode, group_size, batch_size) for episode in range(start, end)).append_jsonl(path)
+        Batch(
+            trajectory(episode, group_size, batch_size) for episode in range(start, end)
+        ).append_jsonl(path)
     return path

@@ -52,10 +52,17 @@ function valueNode(value) {
   return el("span", {}, String(value));
 }
 
-/* A two-column table of an object's fields; `hiddenNames` are shown as hidden, without a value. */
-function fieldsTable(fields, hiddenNames) {
+function isEmpty(value) {
+  if (value === null || value === undefined || value === "" || value === false) return true;
+  return typeof value === "object" && Object.keys(value).length === 0;
+}
+
+/* A two-column table of an object's fields; `hiddenNames` are shown as hidden, without a value.
+   A `compact` table leaves out empty fields (null, "", false, {} and []). */
+function fieldsTable(fields, hiddenNames, compact) {
   const table = el("table", { className: "values" });
   for (const [name, value] of Object.entries(fields || {})) {
+    if (compact && isEmpty(value)) continue;
     table.append(el("tr", { "data-field": name }, el("th", {}, name), el("td", {}, valueNode(value))));
   }
   for (const name of hiddenNames || []) {
