@@ -1,3 +1,4 @@
+import json
 import statistics
 
 import pytest
@@ -89,3 +90,35 @@ def test_to_dataset_keeps_failures_visible():
         (1.0, None),
         (None, "env.reset raised OSError"),
     ]
+
+
+def test_append_jsonl_keeps_every_batch_with_its_number_and_last_observation(tmp_path):
+    def policy(inputs):
+        return [EchoAction(message="x" * (item.episode + 1)) for item in inputs]
+
+    collector = Collector(
+        lambda: EchoEnv(max_steps=2),
+        policy,
+        tasks=[{"prompt": "a"}, {"prompt": "b"}],
+        group_size=2,
+        batch_size=2,
+        cycle=False,
+        seed=0,
+        progress=False,
+    )
+    path = tmp_path / "run.jsonl"
+    batches = list(collector)
+    for batch in batches:
+        batch.append_jsonl(path)
+    assert [[trajectory.batch for trajectory in batch] for batch in batches] == [[0, 0], [1, 1]]
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [(row["group"], row["episode"], row["batch"]) for row in rows] == [
+        (0, 0, 0),
+        (0, 1, 0),
+        (1, 2, 1),
+        (1, 3, 1),
+    ]
+    last = batches[1][1].last_observation
+    assert rows[3]["last_observation"] == {**vars(last)}
+    assert rows[3]["steps"][1]["action"] == {"message": "xxxx"}
+    assert rows[3]["reward"] == pytest.approx(batches[1][1].reward)
