@@ -10,9 +10,9 @@ from urllib.parse import urlsplit
 import pytest
 from websockets.sync.client import connect
 
-from envtorch.wire import WEB_PROTOCOL, bearer_protocol
 from envtorch.envs.echo import EchoEnv
 from envtorch.server import create_app, serve_in_thread
+from envtorch.wire import WEB_PROTOCOL, bearer_protocol
 
 pytestmark = pytest.mark.timeout(60)
 

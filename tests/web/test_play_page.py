@@ -80,7 +80,7 @@ def test_play_a_python_episode(browser, screenshot):
         assert "print(n * k)" in text_of(browser, "frame")
         assert field(browser, "state", "task") == "hidden by the environment"
         assert field(browser, "state", "step_count") == "2"
-        assert "42" not in text_of(browser, "state")
+        assert "answer" not in text_of(browser, "state")
         assert text_of(browser, "history").splitlines()[-1] == "for k in [7]: → reward 1"
         screenshot("web-play-python")
 
