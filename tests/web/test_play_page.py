@@ -106,7 +106,8 @@ class MoveState(State):
 
 
 class MoveEnv(Environment[MoveAction, MoveObservation, MoveState]):
-    """Walk a line of 8 cells to a hidden treasure; the frame is a picture of the line."""
+    """Walk a line of 8 cells to a hidden treasure; the frame is a picture of the line, a numpy
+    array as an `rgb_array` render returns it."""
 
     action_type = MoveAction
     observation_type = MoveObservation
@@ -126,9 +127,11 @@ class MoveEnv(Environment[MoveAction, MoveObservation, MoveState]):
             position=self.state.position, heard=heard, reward=float(found), done=found
         )
 
-    def _render(self) -> list[list[list[int]]]:
-        cell = [[[0, 160, 0] if x == self.state.position else [240, 240, 240] for x in range(8)]]
-        return cell * 2
+    def _render(self) -> Any:
+        import numpy
+
+        line = [[0, 160, 0] if x == self.state.position else [240, 240, 240] for x in range(8)]
+        return numpy.array([line, line], dtype=numpy.uint8)
 
 
 def test_a_typed_action_form_a_picture_frame_and_hidden_state(browser, screenshot):
