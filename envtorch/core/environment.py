@@ -6,6 +6,7 @@ import copy
 import random
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any, ClassVar, Generic, Self, TypeVar, cast
 
 from envtorch.core.errors import CannotFork, EnvClosed, ResetNeeded
@@ -40,6 +41,8 @@ class Environment(Generic[ActT, ObsT, StateT]):
     - `fork(n)` returns `n` independent environments that go on from the running episode as it
       is now (state, step count, task, rng), each under a new `episode_id`; `CannotFork` says
       why an environment cannot.
+    - `tools()` names the functions an agent may also call directly, outside `step()` (a server
+      offers them as MCP tools at `/mcp`); none by default.
 
     A `transform` given at construction runs on every observation inside `reset()` (with
     `action=None`) and `step()`, before the step budget is applied.
@@ -150,6 +153,11 @@ class Environment(Generic[ActT, ObsT, StateT]):
         for twin in copies:
             twin.state.episode_id = uuid.uuid4().hex
         return copies
+
+    def tools(self) -> dict[str, Callable[..., Any]]:
+        """Functions by name that an agent may call outside `step()`, with JSON arguments by
+        keyword and a JSON result; they act on the current episode. None by default."""
+        return {}
 
     def close(self) -> None:
         """Release the environment's resources. Idempotent."""

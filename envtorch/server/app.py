@@ -19,6 +19,7 @@ from envtorch.core import Environment, schemas
 from envtorch.server.auth import BearerAuth
 from envtorch.server.endpoints import Endpoints
 from envtorch.server.limits import ServerLimits
+from envtorch.server.mcp import McpEndpoint
 from envtorch.server.sessions import SessionManager
 from envtorch.web.pages import add_play_page
 
@@ -33,7 +34,8 @@ def create_app(
 
     Endpoints: WebSocket `/ws` (one session per connection), `GET /health`, `GET /schema`,
     `GET /metadata`, and `POST /reset`, `POST /step`, `GET /state`, `GET /render`, `POST /close`
-    on an explicit `session_id`. `limits` bounds sessions, idle time, call time and message size.
+    on an explicit `session_id`; `/mcp` serves the env's tools over MCP. `limits` bounds
+    sessions, idle time, call time and message size.
     When the `ENVTORCH_TOKEN` environment variable is set, every endpoint requires
     `Authorization: Bearer <token>`. The factory is called once here to learn the env's types;
     that probe env is closed right away. On shutdown every session's env is closed.
@@ -61,6 +63,9 @@ def create_app(
     router.add_route("/close", endpoints.http_close, methods=["POST"])
     router.add_websocket_route("/ws", endpoints.websocket)
     add_play_page(app)
+
+    mcp = McpEndpoint(sessions, info["metadata"]["name"])
+    router.add_route("/mcp", mcp.handle, methods=["POST", "GET", "DELETE"])
     app.add_exception_handler(HTTPException, _http_error)
     token = os.environ.get(wire.TOKEN_VARIABLE)
     if token:

@@ -10,6 +10,7 @@ import inspect
 import keyword
 import operator
 import re
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import reduce
@@ -222,3 +223,52 @@ def _describe_param(param: _Param) -> str:
         parts.append(f"Defaults to {param.schema['default']!r}.")
     text = " ".join(part for part in parts if part)
     return f"{param.python} ({kind})" + (f": {text}" if text else "")
+
+
+def input_schema(function: Callable[..., Any]) -> dict[str, Any]:
+    """The JSON Schema of `function`'s keyword arguments, read from its signature.
+
+    Annotations among `str`, `int`, `float`, `bool`, `list`, `dict` and `None` (and unions of them)
+    give the property's type; other annotations leave it open. Parameters without a default are
+    required; `**kwargs` allows other properties.
+    """
+    try:
+        parameters = inspect.signature(function, eval_str=True).parameters.values()
+    except (NameError, TypeError, ValueError):
+        return {"type": "object", "additionalProperties": True}
+    properties: dict[str, Any] = {}
+    required = []
+    open_ended = False
+    for parameter in parameters:
+        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+            open_ended = True
+            continue
+        if parameter.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.POSITIONAL_ONLY):
+            continue
+        properties[parameter.name] = _property(parameter)
+        if parameter.default is inspect.Parameter.empty:
+            required.append(parameter.name)
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = required
+    if open_ended:
+        schema["additionalProperties"] = True
+    return schema
+
+
+_JSON_NAMES = {python: json for json, python in JSON_TYPES.items()}
+
+
+def _property(parameter: inspect.Parameter) -> dict[str, Any]:
+    """A parameter's JSON Schema: its JSON type(s) when its annotation names them, its default."""
+    members = typing.get_args(parameter.annotation) or (parameter.annotation,)
+    names = [_JSON_NAMES.get(None.__class__ if member is None else member) for member in members]
+    spec: dict[str, Any] = {}
+    if all(names):
+        spec["type"] = names[0] if len(names) == 1 else names
+    default = parameter.default
+    if default is not inspect.Parameter.empty and isinstance(
+        default, (str, int, float, bool, type(None))
+    ):
+        spec["default"] = default
+    return spec

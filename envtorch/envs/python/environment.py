@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from envtorch.core import Action, Environment, Observation, State
+from envtorch.core import Action, Environment, Observation, ResetNeeded, State
 from envtorch.envs.python import workspace
 from envtorch.sandbox import ExceptionInfo, ExecutionResult, Sandbox, SandboxLimits, SandboxSession
 from envtorch.sandbox.limits import MiB
@@ -98,7 +98,7 @@ class PythonEnv(Environment[CodeAction, CodeObservation, State]):
         if step_timeout <= 0:
             raise ValueError(f"step_timeout must be positive, got {step_timeout!r}")
         self.step_timeout = step_timeout
-        self.tools = _named_tools(tools)
+        self.host_tools = _named_tools(tools)
         self.mcp_servers = list(mcp_servers)
         self._limits = _limits(memory_mb)
         self._session: SandboxSession | None = None
@@ -106,7 +106,7 @@ class PythonEnv(Environment[CodeAction, CodeObservation, State]):
 
     def _reset(self, *, seed: int | None, task: Any) -> CodeObservation:
         self._close_session()
-        tools = {**_mcp_tools(self.mcp_servers), **self.tools}
+        tools = {**_mcp_tools(self.mcp_servers), **self.host_tools}
         self._session = shared_sandbox(self._limits).open(tools=tools)
         if seed is not None:
             self._session.execute(f"import random\nrandom.seed({int(seed)})\ndel random")
@@ -132,6 +132,24 @@ class PythonEnv(Environment[CodeAction, CodeObservation, State]):
         twin.rng = copy.deepcopy(self.rng)
         twin.transform = copy.deepcopy(self.transform)
         return twin
+
+    def tools(self) -> dict[str, Callable[..., Any]]:
+        """The host tools, the MCP servers' tools and the workspace file tools, as the episode's
+        namespace names them; the file tools act in the current episode's workspace."""
+        return {
+            **_mcp_tools(self.mcp_servers),
+            **self.host_tools,
+            **_workspace_tools(self._run_workspace_tool),
+        }
+
+    def _run_workspace_tool(self, name: str, arguments: dict[str, Any]) -> Any:
+        """Call a workspace tool inside the episode's sandbox; what it raises is raised here."""
+        if self._session is None:
+            raise ResetNeeded(f"{name} acts in an episode's workspace: call reset() first")
+        result = self._session.execute(f"{name}(**{arguments!r})", timeout=self.step_timeout)
+        if result.exception is not None:
+            raise ToolFailed(f"{result.exception.type}: {result.exception.message}")
+        return result.value
 
     def _render(self) -> str:
         """The episode so far: each step's code, its output and its reward, and the total."""
@@ -185,6 +203,28 @@ def _output(observation: CodeObservation) -> str:
     elif observation.value is not None:
         output += f"{observation.value!r}\n"
     return output
+
+
+class ToolFailed(Exception):
+    """A workspace tool raised inside the sandbox; the message names its exception."""
+
+
+def _workspace_tools(run: Callable[[str, dict[str, Any]], Any]) -> dict[str, Callable[..., Any]]:
+    """Host-side doubles of the workspace file tools, each running the real one through `run`."""
+
+    def file_read(path: str) -> str:
+        """Read a text file of the workspace and return its content."""
+        return run("file_read", {"path": path})
+
+    def file_write(path: str, content: str) -> int:
+        """Write text to a workspace file, creating folders; return the characters written."""
+        return run("file_write", {"path": path, "content": content})
+
+    def list_files(path: str = ".") -> list:
+        """The files below a folder of the workspace, as sorted paths relative to that folder."""
+        return run("list_files", {"path": path})
+
+    return {tool.__name__: tool for tool in (file_read, file_write, list_files)}
 
 
 def _visible_prompt(task: Any) -> str:
