@@ -158,9 +158,13 @@ def _search_the_current_folder() -> None:
 
 
 def load(entry_point: str | Callable[..., Any]) -> Callable[..., Any]:
-    """Import `"module:attribute"` (dotted attributes allowed), or return a callable unchanged."""
+    """Import `"module:attribute"` (dotted attributes allowed), or return a callable unchanged.
+
+    An OpenEnv `Environment` subclass comes back bridged (`envtorch.bridges.openenv`), an
+    envtorch environment class serving it.
+    """
     if callable(entry_point):
-        return entry_point
+        return _bridged(entry_point)
     module_name, _, attribute = entry_point.partition(":")
     try:
         value: Any = import_module(module_name)
@@ -175,7 +179,13 @@ def load(entry_point: str | Callable[..., Any]) -> Callable[..., Any]:
             raise UnknownEnvironment(f"{module_name!r} has no attribute {attribute!r}") from None
     if not callable(value):
         raise UnknownEnvironment(f"{entry_point!r} is not callable")
-    return value
+    return _bridged(value)
+
+
+def _bridged(value: Callable[..., Any]) -> Callable[..., Any]:
+    from envtorch.bridges.openenv import from_openenv, is_openenv_environment
+
+    return from_openenv(value) if is_openenv_environment(value) else value
 
 
 def _discover_entry_points() -> None:

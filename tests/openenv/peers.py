@@ -1,0 +1,120 @@
+"""OpenEnv's published versions as peers: an interpreter with each, their servers, their clients.
+
+openenv-core 0.3.0 is in the test extra (it shares the `mcp` 2 line with envtorch). openenv 0.10.0
+pins `mcp` 1 and installs the same `openenv` import package, so it cannot share the test venv: it
+gets a venv of its own inside `.venv/peers`, made by the first test that needs it and reused
+after that.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+
+HERE = Path(__file__).parent
+CLIENT_SCRIPT = HERE / "openenv_client.py"
+VERSIONS = ("0.3.0", "0.10.0")
+_PACKAGE = {"0.3.0": "openenv-core", "0.10.0": "openenv"}
+
+
+class PeerUnavailable(Exception):
+    """This OpenEnv version cannot be installed here; the message says why."""
+
+
+def python(version: str) -> str:
+    """An interpreter that imports OpenEnv `version`."""
+    package = _PACKAGE[version]
+    try:
+        if metadata.version(package) == version:
+            return sys.executable
+    except metadata.PackageNotFoundError:
+        pass
+    venv = Path(sys.prefix) / "peers" / f"openenv-{version}"
+    stamp = venv / ".installed"
+    if not stamp.exists():
+        _make_venv(venv, f"{package}=={version}")
+        stamp.touch()
+    return str(venv / "bin" / "python")
+
+
+def _make_venv(venv: Path, requirement: str) -> None:
+    base = getattr(sys, "_base_executable", sys.executable)
+    commands = [
+        [base, "-m", "venv", "--clear", str(venv)],
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", requirement],
+    ]
+    for command in commands:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+        if done.returncode != 0:
+            raise PeerUnavailable(f"{' '.join(command)} failed: {done.stderr[-2000:]}")
+
+
+def scaffold(version: str, folder: Path, name: str = "echo_env") -> Path:
+    """The environment `openenv init NAME` makes with OpenEnv `version`, in `folder`."""
+    bin_dir = Path(python(version)).parent
+    subprocess.run(
+        [str(bin_dir / "openenv"), "init", name],
+        cwd=folder,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return folder / name
+
+
+@contextmanager
+def openenv_server(version: str, folder: Path, app: str) -> Iterator[str]:
+    """OpenEnv `version` serving `app` (`module:attribute`, run from `folder`) with uvicorn, as
+    OpenEnv documents it without Docker; yields its base URL."""
+    command = [python(version), "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", "0"]
+    process = subprocess.Popen(
+        command, cwd=folder, stderr=subprocess.PIPE, text=True, env=_quiet_env()
+    )
+    try:
+        yield _announced_url(process)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _announced_url(process: subprocess.Popen[str]) -> str:
+    assert process.stderr is not None
+    seen = []
+    for line in process.stderr:
+        seen.append(line)
+        found = re.search(r"running on (http://[\d.]+:\d+)", line)
+        if found:
+            return found.group(1)
+    raise RuntimeError("the OpenEnv server did not start:\n" + "".join(seen[-40:]))
+
+
+def run_clients(
+    version: str, url: str, scenarios: str, action: dict, folder: Path | None = None
+) -> dict:
+    """Run `openenv_client.py SCENARIOS URL ACTION` under OpenEnv `version`; its JSON report."""
+    done = subprocess.run(
+        [python(version), str(CLIENT_SCRIPT), scenarios, url, json.dumps(action)],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=_quiet_env(),
+    )
+    if done.returncode != 0:
+        raise AssertionError(f"{scenarios} under OpenEnv {version}:\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _quiet_env() -> dict[str, str]:
+    return {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
