@@ -1,10 +1,10 @@
 """OpenEnv's own clients driving a server: `python openenv_client.py SCENARIOS URL ACTION`.
 
 Runs under an interpreter with OpenEnv (0.3.0 or 0.10.0), never envtorch. SCENARIOS is a comma
-separated list, ACTION the JSON of one valid action's fields; each scenario runs its operations one by one and records each result or error, and the
-last line printed is the JSON report: {scenario: {operation: {"ok": ..., "value"|"error": ...}}}.
-The `generated` scenario imports the client `openenv init echo_env` wrote, from the working
-folder.
+separated list, ACTION the JSON of one valid action's fields. Each scenario runs its operations
+one by one and records each result or error; the last line printed is the JSON report:
+{scenario: {operation: {"ok": ..., "value"|"error": ...}}}. The `generated` scenario imports the
+client `openenv init echo_env` wrote, from the working folder.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import sys
 from typing import Any
 
 import pydantic
-
 from openenv.core.client_types import StepResult
 from openenv.core.env_client import EnvClient
 from openenv.core.env_server.types import Action, Observation, State
