@@ -327,7 +327,7 @@ def http_status(code: str) -> int:
 
 def health_reply(sessions: int, max_sessions: int) -> dict[str, Any]:
     """The body of `GET /health`."""
-    return {"status": "ok", "sessions": sessions, "max_sessions": max_sessions}
+    return {"status": "healthy", "sessions": sessions, "max_sessions": max_sessions}
 
 
 def error_of(data: Any) -> Exception:

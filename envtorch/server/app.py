@@ -20,6 +20,7 @@ from envtorch.server.auth import BearerAuth
 from envtorch.server.endpoints import Endpoints
 from envtorch.server.limits import ServerLimits
 from envtorch.server.mcp import McpEndpoint
+from envtorch.server.openapi import openapi_endpoint
 from envtorch.server.sessions import SessionManager
 from envtorch.web.pages import add_play_page
 
@@ -34,7 +35,8 @@ def create_app(
 
     Endpoints: WebSocket `/ws` (one session per connection), `GET /health`, `GET /schema`,
     `GET /metadata`, and `POST /reset`, `POST /step`, `GET /state`, `GET /render`, `POST /close`
-    on an explicit `session_id`; `/mcp` serves the env's tools over MCP. `limits` bounds
+    on an explicit `session_id`; `/mcp` serves the env's tools over MCP; `GET /openapi.json`
+    describes the HTTP routes. `limits` bounds
     sessions, idle time, call time and message size.
     When the `ENVTORCH_TOKEN` environment variable is set, every endpoint requires
     `Authorization: Bearer <token>`. The factory is called once here to learn the env's types;
@@ -66,6 +68,7 @@ def create_app(
 
     mcp = McpEndpoint(sessions, info["metadata"]["name"])
     router.add_route("/mcp", mcp.handle, methods=["POST", "GET", "DELETE"])
+    router.add_route("/openapi.json", openapi_endpoint(app.title, router.routes), methods=["GET"])
     app.add_exception_handler(HTTPException, _http_error)
     token = os.environ.get(wire.TOKEN_VARIABLE)
     if token:

@@ -1,6 +1,9 @@
 """OpenEnv's own clients (0.3.0 and 0.10.0) drive envtorch servers, changing nothing."""
 
+import json
+import subprocess
 from functools import partial
+from pathlib import Path
 
 import pytest
 
@@ -81,3 +84,18 @@ def test_mcp_tool_client_lists_and_calls_the_env_tools(python_report):
     mcp = values(python_report["mcp"])
     assert {"add", "file_read", "file_write", "list_files"} <= set(mcp["list_tools"])
     assert mcp["call_tool"] == 42
+
+
+@pytest.mark.parametrize("server", ["echo_url", "python_url"])
+def test_openenv_validate_url_passes_every_criterion(openenv_version, server, request):
+    url = request.getfixturevalue(server)
+    openenv = str(Path(peers.python(openenv_version)).parent / "openenv")
+    done = subprocess.run(
+        [openenv, "validate", "--url", url, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    report = json.loads(done.stdout[done.stdout.index("{") :])
+    failed = [c for c in report["criteria"] if not c.get("passed")]
+    assert failed == [] and report["mode"] == "simulation"

@@ -170,7 +170,7 @@ def test_at_the_cap_a_new_connection_closes_the_one_that_waited_longest(serve, s
     url = serve(max_connections=2, handshake_timeout=60)
     with connect(url) as kept_alive:
         kept_alive.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert read_until(kept_alive, b'"status":"ok"').startswith(b"HTTP/1.1 200")
+        assert read_until(kept_alive, b'"status":"healthy"').startswith(b"HTTP/1.1 200")
         idle = connect(url)
         ws = socket(url)
         assert ws.ask({"type": "reset"})["type"] == "observation"

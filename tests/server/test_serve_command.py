@@ -72,7 +72,7 @@ def test_the_serving_line_comes_only_once_the_port_answers_requests():
         try:
             url = server.stdout.readline().removeprefix("envtorch serving on ").strip()
             with urllib.request.urlopen(f"{url}/health", timeout=10) as response:
-                assert json.loads(response.read())["status"] == "ok"
+                assert json.loads(response.read())["status"] == "healthy"
         finally:
             server.terminate()
             server.communicate(timeout=30)

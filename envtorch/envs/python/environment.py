@@ -37,7 +37,8 @@ class CodeObservation(Observation):
     """What running the code produced.
 
     `value` is the trailing expression's value (JSON data, else a truncated repr). `exception`
-    describes an exception, a syntax error or a timeout; `success` is true without one.
+    describes an exception, a syntax error or a timeout; `success` is true without one, and
+    `exit_code` is 0 then, else 1 (as OpenEnv's coding_env reports it).
     `timed_out` says a timeout stopped the code; `killed` says the episode's process had to be
     ended, which ends the episode. After `reset()`, `prompt` holds the task's visible text.
     """
@@ -47,6 +48,7 @@ class CodeObservation(Observation):
     value: Any = None
     exception: ExceptionInfo | None = None
     success: bool = True
+    exit_code: int = 0
     timed_out: bool = False
     killed: bool = False
     prompt: str = ""
@@ -181,6 +183,7 @@ def _observation(result: ExecutionResult) -> CodeObservation:
         value=result.value,
         exception=result.exception,
         success=result.success,
+        exit_code=0 if result.success else 1,
         timed_out=result.timed_out,
         killed=result.killed,
         done=result.killed,
