@@ -19,6 +19,7 @@ array. A `/ws` connection may pick its session's render mode with the query para
 from __future__ import annotations
 
 import base64
+import dataclasses
 import os
 from typing import Any
 
@@ -137,8 +138,9 @@ class Reply(msgspec.Struct):
     id: int | str | None = None
 
 
-class ResetData(msgspec.Struct, forbid_unknown_fields=True):
-    """The `data` of a reset request."""
+class ResetData(msgspec.Struct):
+    """The `data` of a reset request. Other fields OpenEnv clients send (`episode_id`, an env's
+    own reset keywords) are ignored, as OpenEnv ignores those its env's `reset` does not take."""
 
     seed: int | None = None
     task: Any = None
@@ -241,9 +243,16 @@ def convert(data: Any, type_: type) -> Any:
 
 
 def action_of(data: Any, action_type: type) -> Any:
-    """Build an action from the fields in `data`, raising `invalid_action` that names the field."""
+    """Build an action from the fields in `data`, raising `invalid_action` that names the field.
+
+    The `metadata` object every OpenEnv action carries is dropped when `action_type` has no such
+    field.
+    """
+    fields = data if data is not None else {}
+    if isinstance(fields.get("metadata"), dict) and "metadata" not in _field_names(action_type):
+        fields = {name: value for name, value in fields.items() if name != "metadata"}
     try:
-        return codec.from_builtins(data if data is not None else {}, action_type)
+        return codec.from_builtins(fields, action_type)
     except ValidationError as error:
         raise ServerError(INVALID_ACTION, str(error)) from None
 
@@ -255,10 +264,32 @@ def message_too_large(size: int, limit: int) -> ServerError:
     )
 
 
-def observation_reply(observation: Any) -> dict[str, Any]:
-    """An observation reply (without `id`): OpenEnv's envelope plus `truncated` and `metadata`."""
+def _field_names(kind: type) -> set[str]:
+    return (
+        {field.name for field in dataclasses.fields(kind)}
+        if dataclasses.is_dataclass(kind)
+        else set()
+    )
+
+
+def observation_reply(observation: Any, openenv_peer: bool = False) -> dict[str, Any]:
+    """An observation reply (without `id`): OpenEnv's envelope plus `truncated` and `metadata`.
+
+    To an OpenEnv peer, `metadata` is also inside the observation, as OpenEnv's servers send it,
+    and an observation type that names its `openenv_fields` (the fields OpenEnv's clients of that
+    kind of env know, whose models forbid others) sends only those, its other fields travelling
+    in `metadata`.
+    """
     fields = codec.to_builtins(observation)
     envelope = {name: fields.pop(name, None) for name in _ENVELOPE}
+    known = getattr(observation, "openenv_fields", None)
+    if openenv_peer and known is not None:
+        envelope["metadata"] = {
+            **envelope["metadata"],
+            **{name: fields.pop(name) for name in list(fields) if name not in known},
+        }
+    if openenv_peer:
+        fields["metadata"] = envelope["metadata"]
     return {"type": OBSERVATION, "data": {"observation": fields, **envelope}}
 
 

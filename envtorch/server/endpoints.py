@@ -30,19 +30,24 @@ class Endpoints:
         self._schema = wire.encode(info["schema"])
         self._metadata = wire.encode(info["metadata"])
 
-    async def respond(self, session: Session, request: wire.Request) -> dict[str, Any]:
-        """Serve one request on `session` and return the reply (without `id`)."""
+    async def respond(
+        self, session: Session, request: wire.Request, openenv_peer: bool = False
+    ) -> dict[str, Any]:
+        """Serve one request on `session` and return the reply (without `id`); observations to
+        an OpenEnv peer in its view (`wire.observation_reply`)."""
         kind = request.type
         if kind == wire.STEP:
             action = wire.action_of(request.data, self.action_type)
             return await self.sessions.call(
-                session, lambda env: wire.observation_reply(env.step(action))
+                session, lambda env: wire.observation_reply(env.step(action), openenv_peer)
             )
         if kind == wire.RESET:
             data = wire.convert(request.data, wire.ResetData)
             return await self.sessions.reset(
                 session,
-                lambda env: wire.observation_reply(env.reset(seed=data.seed, task=data.task)),
+                lambda env: wire.observation_reply(
+                    env.reset(seed=data.seed, task=data.task), openenv_peer
+                ),
             )
         if kind == wire.STATE:
             return await self.sessions.call(session, lambda env: wire.state_reply(env.state))
@@ -104,7 +109,7 @@ class Endpoints:
             request_id = None if error.code == wire.MESSAGE_TOO_LARGE else wire.request_id_of(raw)
             return wire.encode(wire.error_reply(error, request_id)), None
         try:
-            reply = await self.respond(session, request)
+            reply = await self.respond(session, request, openenv_peer=request.id is None)
         except ServerError as error:
             reply = wire.error_reply(error)
         reply["id"] = request.id

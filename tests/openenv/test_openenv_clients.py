@@ -62,7 +62,7 @@ def test_generic_client_resets_steps_and_reads_state(echo_report):
 
 def test_async_generic_client(echo_report):
     generic = values(echo_report["generic_async"])
-    assert generic["step"]["observation"]["message_length"] == 5
+    assert generic["step"]["observation"]["message_length"] == 2
     assert generic["state"]["step_count"] == 1
 
 
@@ -71,7 +71,7 @@ def test_a_coding_env_shaped_client_drives_the_python_env(python_report):
     assert coding["step"]["observation"]["stdout"] == "42\n"
     assert coding["step"]["observation"]["exit_code"] == 0
     assert coding["fail"]["observation"]["exit_code"] == 1
-    assert "ZeroDivisionError" in coding["fail"]["observation"]["stderr"]
+    assert coding["fail"]["observation"]["metadata"]["exception"]["type"] == "ZeroDivisionError"
     assert coding["state"]["step_count"] == 2
 
 

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from envtorch.core import Action, Environment, Observation, ResetNeeded, State
 from envtorch.envs.python import workspace
@@ -38,7 +38,8 @@ class CodeObservation(Observation):
 
     `value` is the trailing expression's value (JSON data, else a truncated repr). `exception`
     describes an exception, a syntax error or a timeout; `success` is true without one, and
-    `exit_code` is 0 then, else 1 (as OpenEnv's coding_env reports it).
+    `exit_code` is 0 then, else 1 (as OpenEnv's coding_env reports it). To OpenEnv's clients a
+    server sends its `openenv_fields`, the others in `metadata`.
     `timed_out` says a timeout stopped the code; `killed` says the episode's process had to be
     ended, which ends the episode. After `reset()`, `prompt` holds the task's visible text.
     """
@@ -52,6 +53,8 @@ class CodeObservation(Observation):
     timed_out: bool = False
     killed: bool = False
     prompt: str = ""
+
+    openenv_fields: ClassVar[tuple[str, ...]] = ("stdout", "stderr", "exit_code")
 
 
 class PythonEnv(Environment[CodeAction, CodeObservation, State]):
