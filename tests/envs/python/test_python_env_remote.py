@@ -185,7 +185,7 @@ def test_the_math_answer_never_reaches_the_client(url):
     with connect(url.replace("http://", "ws://") + "/ws", compression=None) as socket:
 
         def ask(kind: str, data: dict) -> dict:
-            socket.send(json.dumps({"type": kind, "data": data}))
+            socket.send(json.dumps({"type": kind, "data": data, "id": kind}))
             raw = socket.recv(timeout=30)
             assert hidden not in raw and '"answer"' not in raw
             return json.loads(raw)["data"]
@@ -193,7 +193,7 @@ def test_the_math_answer_never_reaches_the_client(url):
         first = ask("reset", {"task": task})
         wrong = ask("step", {"code": "1234 + 5678"})
         searched = ask("step", {"code": probe})
-        socket.send(json.dumps({"type": "step", "data": {"code": "1234 * 5678"}}))
+        socket.send(json.dumps({"type": "step", "data": {"code": "1234 * 5678"}, "id": 4}))
         right = json.loads(socket.recv(timeout=30))["data"]
     assert first["observation"]["prompt"] == task["question"]
     assert wrong["reward"] == 0.0 and not wrong["done"]
@@ -248,12 +248,12 @@ def test_a_forged_result_frame_reaches_the_client_capped(url):
     with connect(url.replace("http://", "ws://") + "/ws", compression=None) as socket:
         socket.send(json.dumps({"type": "reset", "data": {}}))
         socket.recv(timeout=30)
-        socket.send(json.dumps({"type": "step", "data": {"code": forge}}))
+        socket.send(json.dumps({"type": "step", "data": {"code": forge}, "id": 1}))
         raw = socket.recv(timeout=30)
         observation = json.loads(raw)["data"]["observation"]
         assert len(raw) < 256 * 1024
         assert observation["value"].startswith("[value dropped:")
-        socket.send(json.dumps({"type": "step", "data": {"code": "'alive'"}}))
+        socket.send(json.dumps({"type": "step", "data": {"code": "'alive'"}, "id": 2}))
         assert json.loads(socket.recv(timeout=30))["data"]["observation"]["value"] == "alive"
 
 
