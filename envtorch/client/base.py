@@ -92,14 +92,16 @@ class BaseEnvClient:
         Like a local env, the client accepts only instances of its `action_type`: the env's own
         action class when the client was given `env_type`, else the class it built from the
         server's `/schema` (build actions with `client.action_type(...)`). Anything else raises
-        `TypeError` before a byte is sent.
+        `TypeError` before a byte is sent. An instance of a subclass sends only the fields the
+        action type declares: what the subclass adds (a policy's token ids) stays here.
         """
         if not isinstance(action, self.action_type):
             raise TypeError(
                 f"step() expects a {_qualified_name(self.action_type)}, "
                 f"got {_qualified_name(type(action))}; build it with client.action_type(...)"
             )
-        return self._call_for(wire.STEP, codec.to_builtins(action), self._observation)
+        data = codec.declared_builtins(action, self.action_type)
+        return self._call_for(wire.STEP, data, self._observation)
 
     def _state_call(self) -> Call:
         return self._call_for(wire.STATE, None, self._state)

@@ -18,15 +18,19 @@ import copy
 import inspect
 import itertools
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 from envtorch.collect.episodes import Episode, episodes
 from envtorch.collect.trajectory import Batch, Step, Trajectory
+from envtorch.core import EnvtorchError, ValidationError
 from envtorch.core.offload import Offload
+
+FAILED_IN_A_ROW_TO_GIVE_UP = 3
+"""Episodes failing one after another (each after its retries) that end the collection."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +51,31 @@ class PolicyInput:
     episode: int
 
 
+@dataclass(frozen=True, slots=True)
+class PolicyOutput:
+    """An action together with the policy's own data about it, for one episode.
+
+    A policy returns these instead of bare actions to keep per-step data a trainer needs (token
+    ids, logprobs, the generated text, masks) with the step: `policy_data` lands on the
+    trajectory's `Step.policy_data` and in `Batch.to_dataset()`, and never reaches the env, which
+    gets `action` only.
+    """
+
+    action: Any
+    policy_data: Mapping[str, Any] = field(default_factory=dict)
+
+
+class PolicyError(EnvtorchError):
+    """The policy broke its contract: it raised, answered with the wrong number of outputs, or
+    gave an action that is not of the env's action type (or that the env refused as invalid).
+    The collection stops at once: a policy bug would fail every episode the same way."""
+
+
+class EnvUnavailable(EnvtorchError):
+    """Episodes kept failing one after another even on fresh env handles: the env side is down
+    (or refuses these tasks). The collection stops rather than use the task source up."""
+
+
 class Collector:
     """An iterable of `Batch`es of finished trajectories, like a DataLoader of rollouts.
 
@@ -55,8 +84,9 @@ class Collector:
       `close`. It may be async. Each of the `concurrency` slots makes one handle and reuses it;
       a handle that raised is closed and replaced by a new one.
     - `policy`: called with a list of `PolicyInput`s (every episode currently waiting, so an LLM
-      server gets them in one call) and returns one action per input, in order. It may be a
-      coroutine function; a sync policy runs in a worker thread. One call runs at a time.
+      server gets them in one call) and returns one output per input, in order: an action of the
+      env's `action_type`, or a `PolicyOutput` pairing one with per-step data of its own. It may
+      be a coroutine function; a sync policy runs in a worker thread. One call runs at a time.
     - `tasks`: any iterable: a list, a generator, a `datasets.Dataset`, a torch `DataLoader`
       (batches are split into single tasks). Each task goes to `env.reset(task=...)` in
       `group_size` episodes that form one group. The source is started over when it ends if
@@ -72,6 +102,8 @@ class Collector:
       steps, which then forks (`env.fork(group_size - 1)`) so that the group's episodes share
       that prefix and differ only after it; each trajectory records the shared steps in
       `branched_at`. A slot then runs a whole group at a time. The env handles must fork.
+    - `retries`: how many times an episode whose env side failed starts over, with its task, on
+      a fresh handle before it is kept as failed.
     - `progress`: a tqdm bar (on a terminal) with turns/s, the last batch's mean reward and the
       failures so far.
 
@@ -80,9 +112,17 @@ class Collector:
     `nonblocking = True` (they only compute, like `EchoEnv`): those run on the event loop, as
     `envtorch.core.offload.Offload` decides.
 
-    When an env, the env factory or the policy raises, the episode is kept with its `failure`
-    reason and the collection goes on. Iterate with `for` or, inside a running event loop,
-    `async for`.
+    A policy that raises, returns the wrong number of outputs or an action of another type (or
+    one the env refuses as invalid) stops the collection at once with a `PolicyError`.
+
+    When an env or the env factory raises (a server killed, a connection lost, a sandbox crash),
+    the episode starts over with the same task on a fresh handle, up to `retries` times (a
+    branching group as a whole, while its shared prefix fails); then it is kept with its
+    `failure` reason and the collection goes on. When `FAILED_IN_A_ROW_TO_GIVE_UP` episodes fail
+    so one after another, the env side is taken to be down and the collection raises
+    `EnvUnavailable` instead of using the tasks up.
+
+    Iterate with `for` or, inside a running event loop, `async for`.
     """
 
     def __init__(
@@ -98,6 +138,7 @@ class Collector:
         cycle: bool = True,
         seed: int | None = None,
         branch_at: int | None = None,
+        retries: int = 2,
         progress: bool = True,
     ) -> None:
         if not callable(envs):
@@ -118,6 +159,8 @@ class Collector:
                 f"batch_size ({batch_size}) must be a multiple of group_size ({group_size}) "
                 "so that every batch holds whole groups"
             )
+        if not isinstance(retries, int) or retries < 0:
+            raise ValueError(f"retries must be a non-negative integer, got {retries!r}")
         if total is not None and (total < 1 or total % group_size):
             raise ValueError(f"total must be a positive multiple of group_size, got {total!r}")
         if branch_at is not None and (not isinstance(branch_at, int) or branch_at < 1):
@@ -134,6 +177,7 @@ class Collector:
         self.cycle = cycle
         self.seed = seed
         self.branch_at = branch_at
+        self.retries = retries
         self.progress = progress
 
     def __iter__(self) -> Iterator[Batch]:
@@ -164,13 +208,14 @@ class Collector:
         )
         executor = ThreadPoolExecutor(self.concurrency + 1, thread_name_prefix="envtorch-collect")
         policy = _PolicyBatcher(self.policy, executor)
-        finished: asyncio.Queue[Trajectory | None] = asyncio.Queue()
+        finished: asyncio.Queue[Trajectory | PolicyError | None] = asyncio.Queue()
         slots = [
             asyncio.create_task(self._run_slot(planned, policy, executor, finished))
             for _ in range(self.concurrency)
         ]
         serving = asyncio.create_task(policy.serve())
         groups = _Groups(self.group_size, in_order=self.seed is not None)
+        failing = _FailuresInARow()
         progress = _Progress(self.progress, self.total)
         try:
             running = len(slots)
@@ -179,6 +224,9 @@ class Collector:
                 if trajectory is None:
                     running -= 1
                     continue
+                if isinstance(trajectory, PolicyError):
+                    raise trajectory
+                failing.count(trajectory)
                 groups.add(trajectory)
                 while len(groups.ready) >= self.batch_size:
                     yield progress.shown(groups.take(self.batch_size))
@@ -197,29 +245,50 @@ class Collector:
         planned: Iterator[Episode],
         policy: _PolicyBatcher,
         executor: ThreadPoolExecutor,
-        finished: asyncio.Queue[Trajectory | None],
+        finished: asyncio.Queue[Trajectory | PolicyError | None],
     ) -> None:
         """Run episodes one after another on one env handle until the task source runs out.
 
         What the task source raises ends the collection: it is the caller's data, not an episode.
+        A `PolicyError` ends it too, through the queue.
         """
         env = _EnvSlot(self.envs, executor)
         try:
             for episode in planned:
                 if self.branch_at is None:
-                    finished.put_nowait(await self._run_episode(env, policy, episode))
-                    continue
-                group = [episode, *itertools.islice(planned, self.group_size - 1)]
-                for trajectory in await self._run_branching_group(env, policy, executor, group):
+                    run = partial(self._run_episode, env, policy, episode)
+                else:
+                    group = [episode, *itertools.islice(planned, self.group_size - 1)]
+                    run = partial(self._run_branching_group, env, policy, executor, group)
+                for trajectory in await self._with_retries(env, run):
                     finished.put_nowait(trajectory)
+        except PolicyError as error:
+            finished.put_nowait(error)
         finally:
             await env.discard()
             finished.put_nowait(None)
 
+    async def _with_retries(
+        self, env: _EnvSlot, run: Callable[[], Awaitable[list[Trajectory]]]
+    ) -> list[Trajectory]:
+        """The trajectories of `run`, run again on a fresh handle while all of them failed."""
+        attempts = self.retries + 1
+        for _ in range(attempts):
+            trajectories = await run()
+            if not all(trajectory.failed for trajectory in trajectories):
+                return trajectories
+            await env.discard()
+        if attempts > 1:
+            for trajectory in trajectories:
+                trajectory.failure = f"{trajectory.failure} (the last of {attempts} attempts)"
+        return trajectories
+
     async def _run_episode(
         self, env: _EnvSlot, policy: _PolicyBatcher, episode: Episode
-    ) -> Trajectory:
-        """One episode: reset with the task, then ask the policy and step until it is done."""
+    ) -> list[Trajectory]:
+        """One episode: reset with the task, then ask the policy and step until it is done.
+
+        Its trajectory comes in a list, as a branching group's do."""
         trajectory = Trajectory(task=episode.task, group=episode.group, episode=episode.number)
         start = time.perf_counter()
         try:
@@ -228,13 +297,11 @@ class Collector:
             )
             observation = await _play(env, policy, trajectory, observation, first_observation)
             _finish(trajectory, observation)
-        except _PolicyFailed as failure:
-            trajectory.failure = str(failure)
         except Exception as error:
-            trajectory.failure = _describe(error)
+            trajectory.failure = _env_failure(error)
             await env.discard()
         _time(trajectory, start)
-        return trajectory
+        return [trajectory]
 
     async def _run_branching_group(
         self,
@@ -260,9 +327,8 @@ class Collector:
                 return [_branch(prefix, member, start) for member in group]
             forks = await env.call("fork", len(group) - 1)
         except Exception as error:
-            prefix.failure = str(error) if isinstance(error, _PolicyFailed) else _describe(error)
-            if not isinstance(error, _PolicyFailed):
-                await env.discard()
+            prefix.failure = _env_failure(error)
+            await env.discard()
             return [_branch(prefix, member, start) for member in group]
         slots = [env, *(_EnvSlot.holding(handle, executor) for handle in forks)]
         return list(
@@ -297,10 +363,8 @@ class Collector:
         try:
             observation = await _play(env, policy, trajectory, observation, first_observation)
             _finish(trajectory, observation)
-        except _PolicyFailed as failure:
-            trajectory.failure = str(failure)
         except Exception as error:
-            trajectory.failure = _describe(error)
+            trajectory.failure = _env_failure(error)
             await env.discard()
         if owned:
             await env.discard()
@@ -320,7 +384,7 @@ async def _play(
     returns the last observation."""
     while not observation.done and (until is None or len(trajectory.steps) < until):
         asked = time.perf_counter()
-        action = await policy.act(
+        output = await policy.act(
             PolicyInput(
                 observation=observation,
                 first_observation=first_observation,
@@ -330,8 +394,16 @@ async def _play(
             )
         )
         trajectory.policy_seconds += time.perf_counter() - asked
+        action, policy_data = _unpacked(output, env.action_type)
         result = await env.call("step", action)
-        trajectory.steps.append(Step(observation=observation, action=action, reward=result.reward))
+        trajectory.steps.append(
+            Step(
+                observation=observation,
+                action=action,
+                reward=result.reward,
+                policy_data=policy_data,
+            )
+        )
         observation = result
     return observation
 
@@ -373,9 +445,43 @@ def _require_no_running_loop() -> None:
 class _EnvFailed(Exception):
     """An env handle (or the factory making one) raised; the message names the call."""
 
+    def __init__(self, method: str, message: str) -> None:
+        super().__init__(message)
+        self.method = method
 
-class _PolicyFailed(Exception):
-    """The policy raised or answered with the wrong number of actions."""
+
+def _env_failure(error: Exception) -> str:
+    """Why the env side failed an episode; a `PolicyError` is no env failure and goes on up.
+
+    An action the env refuses as invalid is the policy's bug, which no retry can fix.
+    """
+    if isinstance(error, PolicyError):
+        raise error
+    if isinstance(error, _EnvFailed):
+        if error.method == "step" and isinstance(error.__cause__, ValidationError):
+            raise PolicyError(f"the env refused the policy's action: {error.__cause__}") from None
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
+
+def _unpacked(output: Any, action_type: type | None) -> tuple[Any, dict[str, Any]]:
+    """The action and the policy data of one policy output, checked against the env's type."""
+    if isinstance(output, PolicyOutput):
+        action, policy_data = output.action, output.policy_data
+        if not isinstance(policy_data, Mapping) or not all(
+            isinstance(key, str) for key in policy_data
+        ):
+            raise PolicyError(
+                f"policy_data must be a mapping with str keys, got {type(policy_data).__name__}"
+            )
+    else:
+        action, policy_data = output, {}
+    if action_type is not None and not isinstance(action, action_type):
+        raise PolicyError(
+            f"the policy returned a {type(action).__name__} where the env takes "
+            f"{action_type.__name__} (or a PolicyOutput holding one)"
+        )
+    return action, dict(policy_data)
 
 
 def _is_coroutine_callable(function: Any) -> bool:
@@ -383,12 +489,6 @@ def _is_coroutine_callable(function: Any) -> bool:
     return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(
         type(function).__call__
     )
-
-
-def _describe(error: Exception) -> str:
-    if isinstance(error, _EnvFailed):
-        return str(error)
-    return f"{type(error).__name__}: {error}"
 
 
 FIRST_RETRY_DELAY = 0.05
@@ -431,6 +531,12 @@ class _EnvSlot:
         slot._adopt(handle)
         return slot
 
+    @property
+    def action_type(self) -> type | None:
+        """The action type of the current handle, when it declares one."""
+        action_type = getattr(self._handle, "action_type", None)
+        return action_type if isinstance(action_type, type) else None
+
     async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """Call `reset`, `step` or `close` on the handle; errors become `_EnvFailed`."""
         if self._handle is None:
@@ -439,7 +545,9 @@ class _EnvSlot:
             result = await self._invoke(getattr(self._handle, method), *args, **kwargs)
         except Exception as error:
             self._failures_in_a_row += 1
-            raise _EnvFailed(f"env.{method} raised {type(error).__name__}: {error}") from error
+            raise _EnvFailed(
+                method, f"env.{method} raised {type(error).__name__}: {error}"
+            ) from error
         self._failures_in_a_row = 0
         return result
 
@@ -460,7 +568,9 @@ class _EnvSlot:
                 handle = await handle
         except Exception as error:
             self._failures_in_a_row += 1
-            raise _EnvFailed(f"creating the env raised {type(error).__name__}: {error}") from error
+            raise _EnvFailed(
+                "create", f"creating the env raised {type(error).__name__}: {error}"
+            ) from error
         self._adopt(handle)
 
     def _adopt(self, handle: Any) -> None:
@@ -503,7 +613,7 @@ class _PolicyBatcher:
             waiting, self._waiting = self._waiting, []
             try:
                 actions = await self._actions([item for item, _ in waiting])
-            except _PolicyFailed as failure:
+            except PolicyError as failure:
                 for _, future in waiting:
                     if not future.done():
                         future.set_exception(failure)
@@ -523,10 +633,29 @@ class _PolicyBatcher:
                     actions = await actions
             actions = list(actions)
         except Exception as error:
-            raise _PolicyFailed(f"policy raised {type(error).__name__}: {error}") from error
+            raise PolicyError(f"policy raised {type(error).__name__}: {error}") from error
         if len(actions) != len(inputs):
-            raise _PolicyFailed(f"policy returned {len(actions)} actions for {len(inputs)} inputs")
+            raise PolicyError(f"policy returned {len(actions)} outputs for {len(inputs)} inputs")
         return actions
+
+
+class _FailuresInARow:
+    """Counts episodes failing one after another; too many end the collection."""
+
+    def __init__(self) -> None:
+        self._in_a_row = 0
+
+    def count(self, trajectory: Trajectory) -> None:
+        """Count a finished episode; raise `EnvUnavailable` when the env side looks down."""
+        if not trajectory.failed:
+            self._in_a_row = 0
+            return
+        self._in_a_row += 1
+        if self._in_a_row >= FAILED_IN_A_ROW_TO_GIVE_UP:
+            raise EnvUnavailable(
+                f"{self._in_a_row} episodes in a row failed: the env side is down or refuses "
+                f"these tasks; last failure: {trajectory.failure}"
+            )
 
 
 class _Groups:

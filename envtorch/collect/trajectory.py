@@ -14,11 +14,16 @@ from envtorch.core.extras import import_optional
 
 @dataclass(kw_only=True)
 class Step:
-    """One turn: the observation the policy saw, the action it chose and the reward it earned."""
+    """One turn: the observation the policy saw, the action it chose and the reward it earned.
+
+    `policy_data` is what the policy handed back with the action in a `PolicyOutput` (token ids,
+    logprobs, the generated text, masks); the env never saw it.
+    """
 
     observation: Any
     action: Any
     reward: float | None
+    policy_data: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(kw_only=True)
@@ -107,8 +112,8 @@ class Batch(list[Trajectory]):
     def to_dataset(self) -> Any:
         """A Hugging Face `datasets.Dataset` with one row per trajectory (the `datasets` extra).
 
-        Columns: task, group, episode, batch, steps (observation, action and reward as plain
-        values), last_observation, reward (None when failed), done, truncated, failure,
+        Columns: task, group, episode, batch, steps (observation, action, reward and policy data as
+        plain values), last_observation, reward (None when failed), done, truncated, failure,
         branched_at and the timings.
         """
         datasets = import_optional("datasets", extra="datasets", needed_by="Batch.to_dataset()")
@@ -145,6 +150,7 @@ def _row(trajectory: Trajectory) -> dict[str, Any]:
                 "observation": to_builtins(step.observation),
                 "action": to_builtins(step.action),
                 "reward": step.reward,
+                "policy_data": to_builtins(step.policy_data),
             }
             for step in trajectory.steps
         ],

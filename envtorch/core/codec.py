@@ -46,6 +46,14 @@ def to_builtins(obj: Any) -> Any:
     return msgspec.to_builtins(obj, enc_hook=_as_builtin)
 
 
+def declared_builtins(obj: Any, type_: type) -> dict[str, Any]:
+    """`to_builtins(obj)` of only the fields `type_` declares: what an env taking `type_` gets
+    of an instance of a subclass, whose own fields (a policy's token ids, say) stay behind."""
+    data: dict[str, Any] = to_builtins(obj)
+    declared = _field_names(type_)
+    return {name: value for name, value in data.items() if name in declared}
+
+
 def visible_builtins(obj: Any) -> Any:
     """`to_builtins(obj)` without the dataclass fields marked `hidden`, for sending away."""
     data = to_builtins(obj)

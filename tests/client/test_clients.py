@@ -78,6 +78,23 @@ def test_a_wrong_action_type_raises_type_error_like_a_local_env(url, env_type):
         assert env.step(env_type.action_type(note="fine")).count == 1
 
 
+def test_an_action_subclass_sends_only_the_fields_its_env_declares(url, env_type):
+    @dataclasses.dataclass(kw_only=True)
+    class TokenNote(env_type.action_type):
+        token_ids: list[int]
+
+    async def over_async():
+        async with AsyncEnvClient(url, env_type) as env:
+            await env.reset()
+            return await env.step(TokenNote(note="async", token_ids=[3]))
+
+    with EnvClient(url, env_type) as env:
+        env.reset()
+        assert env.step(TokenNote(note="sync", token_ids=[1, 2])).note == "sync"
+        assert env.state.notes == ["sync"]
+    assert asyncio.run(over_async()).note == "async"
+
+
 def test_a_schema_built_client_takes_only_its_own_action_type(url, env_type):
     with EnvClient(url) as env:
         env.reset()

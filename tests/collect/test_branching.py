@@ -91,7 +91,7 @@ def test_an_env_that_cannot_fork_fails_the_whole_group_with_the_reason():
         branch_at=1,
     )
     assert [t.failure for t in trajectories] == [
-        "env.fork raised NotImplementedError: no forks here"
+        "env.fork raised NotImplementedError: no forks here (the last of 3 attempts)"
     ] * 2
 
 

@@ -5,8 +5,15 @@ from functools import partial
 
 import pytest
 
-from envtorch.collect import Batch, Collector, PolicyInput
-from envtorch.core import Environment, Observation, State
+from envtorch.collect import (
+    Batch,
+    Collector,
+    EnvUnavailable,
+    PolicyError,
+    PolicyInput,
+    PolicyOutput,
+)
+from envtorch.core import Environment, Observation, State, ValidationError
 from envtorch.core.offload import QUICK_CALLS_BEFORE_INLINE
 from envtorch.envs.echo import EchoAction, EchoEnv
 
@@ -245,7 +252,7 @@ class _Breaks(EchoEnv):
         return super()._reset(seed=seed, task=task)
 
 
-def test_an_env_that_raises_marks_the_episode_and_is_replaced():
+def test_an_env_that_raises_is_retried_on_fresh_handles_then_marks_the_episode():
     _Breaks.made = 0
     batches = collect(
         envs=_Breaks,
@@ -254,21 +261,22 @@ def test_an_env_that_raises_marks_the_episode_and_is_replaced():
         batch_size=3,
         concurrency=1,
         cycle=False,
+        retries=2,
     )
     trajectories = batches[0]
     assert [t.failure for t in trajectories] == [
         None,
-        "env.reset raised RuntimeError: sandbox crashed",
+        "env.reset raised RuntimeError: sandbox crashed (the last of 3 attempts)",
         None,
     ]
     assert trajectories[1].reward is None and trajectories[1].failed
     assert [t.reward for t in trajectories.completed()] == [pytest.approx(1.8)] * 2
-    assert _Breaks.made == 2
+    assert _Breaks.made == 4, "one handle per attempt of the broken task, then a fresh one"
     with pytest.raises(ValueError, match="1 failed trajectories.*sandbox crashed"):
         trajectories.rewards()
 
 
-def test_a_failing_env_factory_marks_episodes_and_the_collection_goes_on():
+def test_a_failing_env_factory_is_retried_with_the_same_task():
     attempts = []
 
     def flaky():
@@ -278,32 +286,98 @@ def test_a_failing_env_factory_marks_episodes_and_the_collection_goes_on():
         return EchoEnv(max_steps=1)
 
     batches = collect(envs=flaky, policy=say_step, tasks=[1, 2], concurrency=1, cycle=False)
-    failures = [t.failure for t in batches[0]]
-    assert failures[0] == "creating the env raised ConnectionRefusedError: server gone"
-    assert failures[1] is None
+    assert [(t.task, t.failure) for t in batches[0]] == [(1, None), (2, None)]
+    assert len(attempts) == 2
 
 
-def test_a_policy_that_raises_fails_its_episodes_only():
+def test_without_retries_a_failure_marks_the_episode_and_the_collection_goes_on():
+    batches = collect(
+        envs=_Breaks, policy=say_step, tasks=["boom", "ok"], concurrency=1, cycle=False, retries=0
+    )
+    assert [t.failure for t in batches[0]] == [
+        "env.reset raised RuntimeError: sandbox crashed",
+        None,
+    ]
+
+
+def test_episodes_failing_in_a_row_end_the_collection_before_the_tasks_run_out():
+    from envtorch.collect import collector as module
+
+    drawn = []
+
+    def tasks():
+        for number in range(1000):
+            drawn.append(number)
+            yield "boom"
+
+    with pytest.raises(EnvUnavailable, match="3 episodes in a row failed.*sandbox crashed"):
+        collect(envs=_Breaks, policy=say_step, tasks=tasks(), concurrency=1, retries=1)
+    assert len(drawn) <= module.FAILED_IN_A_ROW_TO_GIVE_UP + 1
+
+
+def test_a_policy_that_raises_stops_the_collection_at_once():
+    calls = []
+
     def policy(inputs):
+        calls.append(len(inputs))
         if any(item.group == 1 for item in inputs):
             raise ValueError("model server returned 500")
         return say_step(inputs)
 
-    batches = collect(envs=echo(2), policy=policy, tasks=range(3), concurrency=1, cycle=False)
-    failures = [t.failure for t in batches[0]]
-    assert failures == [None, "policy raised ValueError: model server returned 500", None]
+    with pytest.raises(PolicyError, match="policy raised ValueError: model server returned 500"):
+        collect(envs=echo(2), policy=policy, tasks=range(100), concurrency=1)
+    assert len(calls) == 3
 
 
-def test_a_policy_with_the_wrong_number_of_actions_fails_its_episodes():
-    batches = collect(envs=echo(2), policy=lambda inputs: [], tasks=[1], cycle=False)
-    assert batches[0][0].failure == "policy returned 0 actions for 1 inputs"
+def test_a_policy_with_the_wrong_number_of_actions_stops_the_collection():
+    with pytest.raises(PolicyError, match="policy returned 0 outputs for 1 inputs"):
+        collect(envs=echo(2), policy=lambda inputs: [], tasks=[1], cycle=False)
 
 
-def test_a_wrong_action_is_an_env_failure_that_names_the_call():
-    batches = collect(
-        envs=echo(2), policy=lambda inputs: ["hi"] * len(inputs), tasks=[1], cycle=False
-    )
-    assert batches[0][0].failure.startswith("env.step raised TypeError: EchoEnv.step() expects")
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [
+        ("hi", "returned a str where the env takes EchoAction"),
+        (PolicyOutput(action="hi"), "returned a str where the env takes EchoAction"),
+        (PolicyOutput(EchoAction(message="hi"), ["ids"]), "policy_data must be a mapping"),
+    ],
+)
+def test_a_wrong_output_stops_the_collection_before_the_env_sees_it(output, message):
+    with pytest.raises(PolicyError, match=message):
+        collect(envs=echo(2), policy=lambda inputs: [output] * len(inputs), tasks=[1])
+
+
+def test_an_action_the_env_refuses_stops_the_collection():
+    class Strict(EchoEnv):
+        def _step(self, action):
+            raise ValidationError("EchoAction: message must be short")
+
+    with pytest.raises(PolicyError, match="env refused the policy's action.*must be short"):
+        collect(envs=Strict, policy=say_step, tasks=[1])
+
+
+def test_policy_data_lands_on_the_step_and_never_reaches_the_env():
+    seen = []
+
+    class Watching(EchoEnv):
+        def _step(self, action):
+            seen.append(action)
+            return super()._step(action)
+
+    def policy(inputs):
+        return [
+            PolicyOutput(
+                EchoAction(message="hi"),
+                {"token_ids": [1, 2, len(item.history)], "logprobs": [-0.5, -0.25, 0.0]},
+            )
+            for item in inputs
+        ]
+
+    batches = collect(envs=lambda: Watching(max_steps=2), policy=policy, tasks=[1], cycle=False)
+    steps = batches[0][0].steps
+    assert [s.policy_data["token_ids"] for s in steps] == [[1, 2, 0], [1, 2, 1]]
+    assert all(s.action == EchoAction(message="hi") for s in steps)
+    assert seen == [EchoAction(message="hi")] * 2
 
 
 def test_episodes_end_when_the_env_says_done():
@@ -511,8 +585,8 @@ def test_failing_envs_are_retried_with_growing_delays(monkeypatch):
     def broken():
         raise ConnectionRefusedError("server gone")
 
-    batches = collect(envs=broken, policy=say_step, tasks=[1], total=5, concurrency=1)
-    failures = [t.failure for batch in batches for t in batch]
-    assert all("server gone" in failure for failure in failures) and len(failures) == 5
-    assert [d for d in delays if d] == [module.retry_delay(n) for n in range(1, 5)]
+    with pytest.raises(EnvUnavailable, match="server gone"):
+        collect(envs=broken, policy=say_step, tasks=[1], concurrency=1, retries=1)
+    waits = [d for d in delays if d]
+    assert len(waits) >= 5 and waits == [module.retry_delay(n) for n in range(1, len(waits) + 1)]
     assert module.retry_delay(1) < module.retry_delay(2) < module.retry_delay(30) == 5.0

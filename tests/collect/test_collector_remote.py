@@ -1,16 +1,19 @@
 import http.client
 import json
+import os
+import signal
+from dataclasses import dataclass
 from functools import partial
 from urllib.parse import urlsplit
 
 import pytest
 
 from envtorch.client import AsyncEnvClient
-from envtorch.collect import Batch, Collector, PolicyInput
+from envtorch.collect import Batch, Collector, EnvUnavailable, PolicyInput, PolicyOutput
 from envtorch.envs.echo import EchoAction, EchoEnv
 from envtorch.providers import LocalProcessProvider
 from envtorch.server import create_app, serve_in_thread
-from tests.waiting import wait_until
+from tests.waiting import gone, wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -81,14 +84,61 @@ def test_many_remote_sessions_collect_deterministically_under_a_seed(url):
     assert wait_until(lambda: open_sessions(url) == 0)
 
 
-def test_stopping_the_server_mid_collection_marks_failures_and_the_collection_ends(tmp_path):
+@dataclass(kw_only=True)
+class TokenEcho(EchoAction):
+    """An action carrying a policy's tokens, which the echo env never declared."""
+
+    token_ids: list[int]
+
+
+def test_policy_data_travels_with_the_trajectory_not_over_the_wire(url):
+    def policy(inputs):
+        return [
+            PolicyOutput(
+                TokenEcho(message=f"e{item.episode}", token_ids=[item.episode]),
+                {"logprobs": [-0.5], "text": f"e{item.episode}"},
+            )
+            for item in inputs
+        ]
+
+    collector = Collector(
+        clients(url), policy, tasks=["a", "b"], group_size=2, cycle=False, progress=False
+    )
+    (batch,) = list(collector)
+    assert not batch.failures()
+    for trajectory in batch:
+        assert [s.observation.echoed_message for s in trajectory.steps[1:]] == [
+            f"e{trajectory.episode}"
+        ] * 3
+        assert all(s.policy_data["text"] == f"e{trajectory.episode}" for s in trajectory.steps)
+        assert trajectory.steps[0].action.token_ids == [trajectory.episode]
+
+
+def echo_server(tmp_path) -> LocalProcessProvider:
     task_file = tmp_path / "echo.yaml"
     task_file.write_text("id: echo-50\nenv: echo\nmax_steps: 50\n")
-    provider = LocalProcessProvider(str(task_file))
-    server_url = provider.start()
+    return LocalProcessProvider(str(task_file))
+
+
+def kill(provider: LocalProcessProvider) -> None:
+    pid = provider.process.pid
+    os.kill(pid, signal.SIGKILL)
+    assert wait_until(lambda: gone(pid))
+
+
+def test_episodes_cut_off_by_a_killed_server_are_retried_with_their_tasks(tmp_path):
+    first, second = echo_server(tmp_path), echo_server(tmp_path)
+    current = {"url": first.start()}
+    second.start()
+    handles = []
+
+    def client():
+        handles.append(current["url"])
+        return AsyncEnvClient(current["url"], EchoEnv)
+
     try:
         collector = Collector(
-            clients(server_url),
+            client,
             say_step,
             tasks=range(100),
             group_size=2,
@@ -102,20 +152,46 @@ def test_stopping_the_server_mid_collection_marks_failures_and_the_collection_en
         for batch in collector:
             batches.append(batch)
             if len(batches) == 1:
-                provider.stop()
+                current["url"] = second.url
+                kill(first)
+    finally:
+        first.stop()
+        second.stop()
+    trajectories = [t for batch in batches for t in batch]
+    assert len(trajectories) == 40 and not Batch(trajectories).failures()
+    assert [t.task for t in trajectories] == [t.group for t in trajectories]
+    assert all(len(t.steps) == 50 for t in trajectories)
+    assert handles.count(first.url) == 8
+    assert handles.count(second.url) == 8, "each connection cut off gets one fresh handle"
+
+
+def test_a_killed_server_ends_the_collection_instead_of_using_the_tasks_up(tmp_path):
+    provider = echo_server(tmp_path)
+    server_url = provider.start()
+    drawn = []
+
+    def tasks():
+        for number in range(10_000):
+            drawn.append(number)
+            yield number
+
+    try:
+        collector = Collector(
+            clients(server_url),
+            say_step,
+            tasks=tasks(),
+            group_size=2,
+            batch_size=8,
+            concurrency=8,
+            progress=False,
+        )
+        batches = []
+        with pytest.raises(EnvUnavailable, match="in a row failed.*env.reset raised"):
+            for batch in collector:
+                batches.append(batch)
+                if len(batches) == 1:
+                    kill(provider)
     finally:
         provider.stop()
-    trajectories = [t for batch in batches for t in batch]
-    assert len(trajectories) == 40
-    assert not batches[0].failures()
-    failed = [t for t in trajectories if t.failed]
-    assert len(failed) == 40 - len(batches[0])
-    for trajectory in failed:
-        assert trajectory.reward is None and trajectory.failure.startswith("env.")
-    cut_off = [t for t in failed if "cannot connect" not in t.failure]
-    assert len(cut_off) == 8, "each of the 8 connections open at the stop loses its episode"
-    assert all("ConnectionLost" in t.failure for t in cut_off)
-    for batch in batches[1:]:
-        with pytest.raises(ValueError, match="failed trajectories"):
-            batch.rewards()
-        assert batch.completed().rewards() == [t.reward for t in batch if not t.failed]
+    assert len(batches) == 1 and not batches[0].failures()
+    assert len(drawn) <= 16, "it stops within a round of the 8 slots, not at task 10,000"

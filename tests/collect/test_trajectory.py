@@ -3,7 +3,7 @@ import statistics
 
 import pytest
 
-from envtorch.collect import Batch, Collector, Step, Trajectory
+from envtorch.collect import Batch, Collector, PolicyOutput, Step, Trajectory
 from envtorch.envs.echo import EchoAction, EchoEnv, EchoObservation
 
 pytestmark = pytest.mark.timeout(60)
@@ -80,6 +80,38 @@ def test_to_dataset_round_trip():
         assert actions == [step.action for step in trajectory.steps]
         observations = [EchoObservation(**step["observation"]) for step in row["steps"]]
         assert observations == [step.observation for step in trajectory.steps]
+
+
+def test_to_dataset_carries_the_policy_data_of_each_step():
+    pytest.importorskip("datasets")
+
+    def policy(inputs):
+        return [
+            PolicyOutput(
+                EchoAction(message="hi"),
+                {
+                    "token_ids": [7, 8, item.episode],
+                    "logprobs": [-0.5, -1.5, -0.25],
+                    "text": "hi",
+                    "mask": [1, 1, 0],
+                },
+            )
+            for item in inputs
+        ]
+
+    collector = Collector(
+        lambda: EchoEnv(max_steps=2), policy, tasks=["a"], group_size=2, cycle=False
+    )
+    (batch,) = list(collector)
+    rows = batch.to_dataset().to_list()
+    assert [step["policy_data"]["token_ids"] for step in rows[1]["steps"]] == [[7, 8, 1]] * 2
+    assert rows[0]["steps"][0]["policy_data"] == {
+        "token_ids": [7, 8, 0],
+        "logprobs": [-0.5, -1.5, -0.25],
+        "text": "hi",
+        "mask": [1, 1, 0],
+    }
+    assert rows[0]["steps"][0]["action"] == {"message": "hi"}
 
 
 def test_to_dataset_keeps_failures_visible():
