@@ -4,11 +4,13 @@ Servers and clients import their vocabulary from here; no other module spells a 
 Requests are JSON objects shaped like OpenEnv's, plus an optional `id` that every reply echoes:
 `{"type": "reset", "data": {"seed": 0, "task": {...}}, "id": 1}`,
 `{"type": "step", "data": {...action fields...}, "id": 2}`, `{"type": "state"}`,
-`{"type": "render"}` and `{"type": "close"}`.
+`{"type": "render"}`, `{"type": "fork", "data": {"count": 2}}` and `{"type": "close"}`.
 
 Replies are `{"type": "observation", "data": {"observation": {...}, "reward": r, "done": d,
 "truncated": t, "metadata": {...}}, "id": ...}`, `{"type": "state", "data": {...}}`,
-`{"type": "render", "data": {"frame": ...}}`, `{"type": "closed", "data": {}}` and
+`{"type": "render", "data": {"frame": ...}}`, `{"type": "forked", "data": {"session_ids": [...]}}`
+(new sessions, each holding a copy of the episode; a WebSocket attaches to one at
+`/ws?session_id=...`), `{"type": "closed", "data": {}}` and
 `{"type": "error", "data": {"message": "...", "code": "..."}}`. Encoding and decoding go through
 `envtorch.core.codec`. A frame that is an array (an `rgb_array` render) travels as
 `{"shape": [...], "dtype": "uint8", "data": "<base64 of its bytes>"}` and arrives as a numpy
@@ -21,22 +23,30 @@ from __future__ import annotations
 import base64
 import dataclasses
 import os
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
 from envtorch.core import codec
-from envtorch.core.errors import EnvtorchError, InvalidJSON, ResetNeeded, ValidationError
+from envtorch.core.errors import (
+    CannotFork,
+    EnvtorchError,
+    InvalidJSON,
+    ResetNeeded,
+    ValidationError,
+)
 from envtorch.core.extras import import_optional
 
 RESET = "reset"
 STEP = "step"
 STATE = "state"
 RENDER = "render"
+FORK = "fork"
 CLOSE = "close"
-REQUEST_TYPES = (RESET, STEP, STATE, RENDER, CLOSE)
+REQUEST_TYPES = (RESET, STEP, STATE, RENDER, FORK, CLOSE)
 
 OBSERVATION = "observation"
+FORKED = "forked"
 CLOSED = "closed"
 ERROR = "error"
 
@@ -46,6 +56,8 @@ UNKNOWN_TYPE = "unknown_type"
 INVALID_ACTION = "invalid_action"
 RESET_NEEDED = "reset_needed"
 UNKNOWN_SESSION = "unknown_session"
+SESSION_IN_USE = "session_in_use"
+CANNOT_FORK = "cannot_fork"
 SERVER_FULL = "server_full"
 TIMEOUT = "timeout"
 MESSAGE_TOO_LARGE = "message_too_large"
@@ -65,6 +77,8 @@ HTTP_STATUS = {
     INVALID_ACTION: 422,
     RESET_NEEDED: 409,
     UNKNOWN_SESSION: 404,
+    SESSION_IN_USE: 409,
+    CANNOT_FORK: 422,
     SERVER_FULL: 503,
     TIMEOUT: 504,
     MESSAGE_TOO_LARGE: 413,
@@ -79,6 +93,7 @@ HTTP_STATUS = {
 _RAISED_AS: dict[str, type[Exception]] = {
     RESET_NEEDED: ResetNeeded,
     INVALID_ACTION: ValidationError,
+    CANNOT_FORK: CannotFork,
 }
 
 TOKEN_VARIABLE = "ENVTORCH_TOKEN"
@@ -159,6 +174,19 @@ class HttpStep(msgspec.Struct, forbid_unknown_fields=True):
 
     session_id: str
     action: dict[str, Any]
+
+
+class ForkData(msgspec.Struct, forbid_unknown_fields=True):
+    """The `data` of a fork request: how many copies of the episode to make."""
+
+    count: Annotated[int, msgspec.Meta(ge=1)]
+
+
+class HttpFork(msgspec.Struct, forbid_unknown_fields=True):
+    """The body of `POST /fork`."""
+
+    session_id: str
+    count: Annotated[int, msgspec.Meta(ge=1)]
 
 
 class HttpSession(msgspec.Struct, forbid_unknown_fields=True):
@@ -341,6 +369,19 @@ def _array_of(frame: dict[str, Any]) -> Any:
         raise ServerError(INVALID_REPLY, f"the render frame is no array: {error}") from None
 
 
+def forked_reply(session_ids: list[str]) -> dict[str, Any]:
+    """The reply to `fork` (without `id`): the new sessions, one per copy of the episode."""
+    return {"type": FORKED, "data": {"session_ids": session_ids}}
+
+
+def session_ids_of(data: dict[str, Any]) -> list[str]:
+    """The new sessions' ids in a forked reply's `data`."""
+    session_ids = data.get("session_ids")
+    if not isinstance(session_ids, list) or not all(isinstance(s, str) for s in session_ids):
+        raise ServerError(INVALID_REPLY, f"a forked reply without session ids: {data!r}")
+    return session_ids
+
+
 def closed_reply() -> dict[str, Any]:
     """The reply to `close`."""
     return {"type": CLOSED, "data": {}}
@@ -362,8 +403,8 @@ def health_reply(sessions: int, max_sessions: int) -> dict[str, Any]:
 
 
 def error_of(data: Any) -> Exception:
-    """The exception for an error reply's `data`: `ResetNeeded`, `ValidationError` (a bad action)
-    or `ServerError` carrying the code."""
+    """The exception for an error reply's `data`: `ResetNeeded`, `ValidationError` (a bad action),
+    `CannotFork` or `ServerError` carrying the code."""
     data = data if isinstance(data, dict) else {}
     code = str(data.get("code", "unknown"))
     message = str(data.get("message", "the server reported an error"))

@@ -37,8 +37,16 @@ class AsyncEnvClient(BaseEnvClient):
         timeout: float = 120.0,
         token: str | None = None,
         render_mode: str | None = None,
+        session_id: str | None = None,
     ) -> None:
-        super().__init__(url, env_type, timeout=timeout, token=token, render_mode=render_mode)
+        super().__init__(
+            url,
+            env_type,
+            timeout=timeout,
+            token=token,
+            render_mode=render_mode,
+            session_id=session_id,
+        )
         self._lock = asyncio.Lock()
         self._stream: _Stream | None = None
         self._closed = False
@@ -65,6 +73,20 @@ class AsyncEnvClient(BaseEnvClient):
     async def render(self) -> Any:
         """The server env's rendering in its render mode (None without one)."""
         return await self._call(self._render_call)
+
+    async def fork(self, count: int) -> list[AsyncEnvClient]:
+        """`count` connected clients, each holding a copy of the running episode in a new server
+        session (the server's env forks, see `Environment.fork`); `CannotFork` when it cannot."""
+        session_ids = await self._call(self._fork_call, count)
+        forks = [AsyncEnvClient(self.url, **self._twin_arguments(s)) for s in session_ids]
+        connecting = await asyncio.gather(
+            *(fork.connect() for fork in forks), return_exceptions=True
+        )
+        failure = next((c for c in connecting if isinstance(c, BaseException)), None)
+        if failure is not None:
+            await asyncio.gather(*(fork.close() for fork in forks))
+            raise failure
+        return forks
 
     async def close(self) -> None:
         """End the session (the server closes its env) and the connection. Idempotent."""

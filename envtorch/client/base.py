@@ -39,6 +39,8 @@ class BaseEnvClient:
     `render_mode` asks the server for a session whose env renders in that mode (one of its
     `metadata["render_modes"]`); `render()` then returns the frame, an `rgb_array` as a numpy
     array. Without it the session renders in the server's render mode, if it has one.
+    `session_id` attaches the client to a session that already holds an episode (one of those
+    `fork(n)` made) instead of opening a new session.
 
     One request is awaited at a time: each request's id is the one a reply must carry, so a late
     reply to an abandoned request is recognised and skipped.
@@ -52,14 +54,17 @@ class BaseEnvClient:
         timeout: float = 120.0,
         token: str | None = None,
         render_mode: str | None = None,
+        session_id: str | None = None,
     ) -> None:
         self.url = url
         self.timeout = timeout
         self.render_mode = render_mode
-        self._websocket_url = websocket_url(url, render_mode)
+        self.session_id = session_id
+        self._token = token
+        self._websocket_url = _attached(websocket_url(url, render_mode), session_id)
         self._headers = wire.auth_headers(token)
         self._types = types_of(env_type) if env_type is not None else None
-        self._episode_over = True
+        self._episode_over = session_id is None
         self._last_id = 0
 
     @property
@@ -108,6 +113,21 @@ class BaseEnvClient:
 
     def _render_call(self) -> Call:
         return self._call_for(wire.RENDER, None, wire.frame_of)
+
+    def _fork_call(self, count: int) -> Call:
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise ValueError(f"count must be a positive int, got {count!r}")
+        return self._call_for(wire.FORK, {"count": count}, wire.session_ids_of)
+
+    def _twin_arguments(self, session_id: str) -> dict[str, Any]:
+        """The arguments of a client like this one attached to the session `session_id`."""
+        return {
+            "env_type": self,
+            "timeout": self.timeout,
+            "token": self._token,
+            "render_mode": self.render_mode,
+            "session_id": session_id,
+        }
 
     def _close_call(self) -> Call:
         return self._call_for(wire.CLOSE, None, _ignore)
@@ -175,6 +195,7 @@ _REPLY_TYPES = {
     wire.STEP: wire.OBSERVATION,
     wire.STATE: wire.STATE,
     wire.RENDER: wire.RENDER,
+    wire.FORK: wire.FORKED,
     wire.CLOSE: wire.CLOSED,
 }
 
@@ -201,6 +222,14 @@ def websocket_url(url: str, render_mode: str | None = None) -> str:
     if render_mode is not None:
         query = "&".join(filter(None, [query, urlencode({wire.RENDER_MODE: render_mode})]))
     return urlunsplit((scheme, parts.netloc, path, query, ""))
+
+
+def _attached(url: str, session_id: str | None) -> str:
+    """The `/ws` URL `url` naming the session to attach to, when there is one."""
+    if session_id is None:
+        return url
+    separator = "&" if urlsplit(url).query else "?"
+    return f"{url}{separator}{urlencode({wire.SESSION_ID: session_id})}"
 
 
 def http_url(url: str, path: str) -> str:

@@ -46,8 +46,16 @@ class EnvClient(BaseEnvClient):
         timeout: float = 120.0,
         token: str | None = None,
         render_mode: str | None = None,
+        session_id: str | None = None,
     ) -> None:
-        super().__init__(url, env_type, timeout=timeout, token=token, render_mode=render_mode)
+        super().__init__(
+            url,
+            env_type,
+            timeout=timeout,
+            token=token,
+            render_mode=render_mode,
+            session_id=session_id,
+        )
         if self._types is None:
             schema = fetch_json(http_url(url, "/schema"), self._headers, timeout)
             self._types = types_from_schema(schema)
@@ -79,6 +87,20 @@ class EnvClient(BaseEnvClient):
     def render(self) -> Any:
         """The server env's rendering in its render mode (None without one)."""
         return self._call(self._render_call)
+
+    def fork(self, count: int) -> list[EnvClient]:
+        """`count` clients, each holding a copy of the running episode in a new server session
+        (the server's env forks, see `Environment.fork`); `CannotFork` when it cannot."""
+        session_ids = self._call(self._fork_call, count)
+        forks: list[EnvClient] = []
+        try:
+            for session_id in session_ids:
+                forks.append(EnvClient(self.url, **self._twin_arguments(session_id)))
+        except BaseException:
+            for fork in forks:
+                fork.close()
+            raise
+        return forks
 
     def close(self) -> None:
         """End the session (the server closes its env) and the connection. Idempotent."""

@@ -34,10 +34,11 @@ def create_app(
     the env's `metadata["render_modes"]`) gets an env built as `env_factory(render_mode=...)`.
 
     Endpoints: WebSocket `/ws` (one session per connection), `GET /health`, `GET /schema`,
-    `GET /metadata`, and `POST /reset`, `POST /step`, `GET /state`, `GET /render`, `POST /close`
-    on an explicit `session_id`; `/mcp` serves the env's tools over MCP; `GET /openapi.json`
-    describes the HTTP routes. `limits` bounds
-    sessions, idle time, call time and message size.
+    `GET /metadata`, and `POST /reset`, `POST /step`, `GET /state`, `GET /render`, `POST /fork`,
+    `POST /close` on an explicit `session_id`; `fork` answers with new sessions' ids, which a
+    WebSocket attaches to at `/ws?session_id=...`; `/mcp` serves the env's tools over MCP;
+    `GET /openapi.json` describes the HTTP routes. `limits` bounds sessions, idle time, call time
+    and message size.
     When the `ENVTORCH_TOKEN` environment variable is set, every endpoint requires
     `Authorization: Bearer <token>`. The factory is called once here to learn the env's types;
     that probe env is closed right away. On shutdown every session's env is closed.
@@ -62,6 +63,7 @@ def create_app(
     router.add_route("/step", endpoints.http_step, methods=["POST"])
     router.add_route("/state", endpoints.http_state, methods=["GET"])
     router.add_route("/render", endpoints.http_render, methods=["GET"])
+    router.add_route("/fork", endpoints.http_fork, methods=["POST"])
     router.add_route("/close", endpoints.http_close, methods=["POST"])
     router.add_websocket_route("/ws", endpoints.websocket)
     add_play_page(app)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from functools import partial
 from typing import Any
 
 from starlette.requests import Request
@@ -53,17 +54,27 @@ class Endpoints:
             return await self.sessions.call(session, lambda env: wire.state_reply(env.state))
         if kind == wire.RENDER:
             return await self.sessions.call(session, lambda env: wire.render_reply(env.render()))
+        if kind == wire.FORK:
+            fork = wire.convert(request.data, wire.ForkData)
+            forks = await self.sessions.fork(session, fork.count)
+            return wire.forked_reply([twin.id for twin in forks])
         await self.sessions.close(session)
         return wire.closed_reply()
 
     async def websocket(self, websocket: WebSocket) -> None:
-        """`/ws`: one session per connection, one reply per message, in order."""
+        """`/ws`: one session per connection, one reply per message, in order.
+
+        `/ws?session_id=...` attaches the connection to a session that a fork made; otherwise the
+        connection opens a new session. Either way the session ends with the connection.
+        """
         await websocket.accept()
+        session_id = websocket.query_params.get(wire.SESSION_ID)
+        on_reap = partial(_close_socket, websocket)
         try:
-            render_mode = self._render_mode(websocket)
-            session = self.sessions.open(
-                on_reap=lambda error: _close_socket(websocket, error), render_mode=render_mode
-            )
+            if session_id is None:
+                session = self.sessions.open(on_reap, self._render_mode(websocket))
+            else:
+                session = self.sessions.attach(session_id, on_reap)
         except ServerError as error:
             await _close_socket(websocket, error)
             return
@@ -144,6 +155,10 @@ class Endpoints:
         """`GET /render?session_id=...`."""
         return await _http_reply(self._http_query(request, "render"))
 
+    async def http_fork(self, request: Request) -> Response:
+        """`POST /fork` with `{"session_id", "count"}`: the new sessions' ids."""
+        return await _http_reply(self._http_fork(request))
+
     async def http_close(self, request: Request) -> Response:
         """`POST /close` with `{"session_id"}`."""
         return await _http_reply(self._http_close(request))
@@ -170,6 +185,12 @@ class Endpoints:
             )
         session = self.sessions.get(session_id)
         return await self._http_respond(session, wire.Request(type=kind))
+
+    async def _http_fork(self, request: Request) -> _HttpReply:
+        body = wire.convert(await self._read_json(request), wire.HttpFork)
+        session = self.sessions.get(body.session_id)
+        data = {"count": body.count}
+        return await self._http_respond(session, wire.Request(type=wire.FORK, data=data))
 
     async def _http_close(self, request: Request) -> _HttpReply:
         body = wire.convert(await self._read_json(request), wire.HttpSession)

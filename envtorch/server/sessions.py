@@ -27,14 +27,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from envtorch.core import Environment, ResetNeeded
+from envtorch.core import CannotFork, Environment, ResetNeeded
 from envtorch.core.offload import Offload
 from envtorch.server.limits import ServerLimits
 from envtorch.wire import (
+    CANNOT_FORK,
     ENV_ERROR,
     IDLE_TIMEOUT,
     RESET_NEEDED,
     SERVER_FULL,
+    SESSION_IN_USE,
     TIMEOUT,
     UNKNOWN_SESSION,
     ServerError,
@@ -107,6 +109,7 @@ class Session:
         self.lock = asyncio.Lock()
         self.last_active = time.monotonic()
         self.on_reap = on_reap
+        self.attached = on_reap is not None
         self.closed = False
         self.thread: SessionThread | None = None
         self.lost_env_reason: str | None = None
@@ -147,16 +150,44 @@ class SessionManager:
         """A new session, or a `server_full` error when `max_sessions` are open.
 
         With a `render_mode` the session's env is built with it; else as the factory builds it.
+        `on_reap` is called with the reason when the reaper closes the session: the session's
+        connection is then attached to it (see `attach`).
         """
-        if len(self.sessions) >= self.limits.max_sessions:
-            raise ServerError(
-                SERVER_FULL,
-                f"server full: {len(self.sessions)} of {self.limits.max_sessions} sessions in use;"
-                " close one or retry later",
-            )
+        self._require_room(1)
         session = Session(secrets.token_hex(16), on_reap, self._offload, render_mode)
         self.sessions[session.id] = session
         return session
+
+    def attach(self, session_id: str, on_reap: Callable[[ServerError], Any]) -> Session:
+        """The open session `session_id` for a connection that has none (a fork's session made
+        for another connection), or `unknown_session`, or `session_in_use` when one has it."""
+        session = self.get(session_id)
+        if session.attached:
+            raise ServerError(
+                SESSION_IN_USE,
+                f"session {session_id!r} already has a connection; one connection per session",
+            )
+        session.attached, session.on_reap = True, on_reap
+        session.touch()
+        return session
+
+    async def fork(self, session: Session, count: int) -> list[Session]:
+        """`count` new sessions, each holding a copy of the session's running episode
+        (`Environment.fork`), counted against `max_sessions` and reaped like the others."""
+        self._require_room(count)
+        envs: list[Environment] = await self.call(session, lambda env: env.fork(count))
+        try:
+            self._require_room(count)
+        except ServerError:
+            await asyncio.to_thread(_close_quietly, *envs)
+            raise
+        forks = []
+        for env in envs:
+            fork = Session(secrets.token_hex(16), None, self._offload, session.render_mode)
+            fork.env = env
+            self.sessions[fork.id] = fork
+            forks.append(fork)
+        return forks
 
     def get(self, session_id: str) -> Session:
         """The open session `session_id`, or an `unknown_session` error."""
@@ -311,6 +342,17 @@ class SessionManager:
         thread.stop()
         return closing
 
+    def _require_room(self, count: int) -> None:
+        """Raise `server_full` unless `count` more sessions fit within `max_sessions`."""
+        open_sessions, limit = len(self.sessions), self.limits.max_sessions
+        if open_sessions + count > limit:
+            wanted = "one more session" if count == 1 else f"{count} more sessions"
+            raise ServerError(
+                SERVER_FULL,
+                f"server full: {open_sessions} of {limit} sessions in use, no room for {wanted};"
+                " close sessions, retry later, or raise max_sessions (--max-sessions)",
+            )
+
 
 def _unknown_session(session_id: str) -> ServerError:
     return ServerError(
@@ -334,6 +376,8 @@ def _as_server_errors(call: Callable[[], Any]) -> Any:
         raise
     except ResetNeeded as error:
         raise ServerError(RESET_NEEDED, str(error)) from None
+    except CannotFork as error:
+        raise ServerError(CANNOT_FORK, str(error)) from None
     except BaseException as error:
         logger.warning("environment call failed", exc_info=True)
         raise ServerError(ENV_ERROR, f"{type(error).__name__}: {error}") from None
