@@ -1,9 +1,11 @@
 """Sessions: one env per session, its calls run one at a time, in the session's own thread.
 
 Env calls are plain blocking functions, so each session owns a `SessionThread`: a slow `step()`
-holds only its own session. A call that exceeds the call timeout gets a `timeout` error; the
-session lets go of its env (which is closed in its thread once the stuck call returns) and of
-that thread, and the next `reset` builds a fresh env.
+holds only its own session. The thread ends when the session has been idle for a second and
+starts again with its next call, so sessions waiting for their agents hold no thread. A call
+that exceeds the call timeout gets a `timeout` error; the session lets go of its env (which is
+closed in its thread once the stuck call returns) and of that thread, and the next `reset`
+builds a fresh env.
 
 The exception: an env class that declares `nonblocking = True` (it only computes, like `EchoEnv`)
 has its calls run right on the event loop, which saves the thread hop (about half of a quick
@@ -47,32 +49,53 @@ logger = logging.getLogger("envtorch.server")
 EnvCall = Callable[[Environment], Any]
 
 
-class SessionThread:
-    """A daemon thread that runs one session's calls in order; results land in asyncio futures.
+IDLE_THREAD_SECONDS = 1.0
+"""Seconds a session's thread waits for its next call before it ends; the next call starts
+another. A session waiting for its agent holds no thread, and starting one (about 0.1 ms) is
+small next to the wait that let it end."""
 
-    Made on the event loop, whose futures it completes. A caller that stops waiting (the call
-    timeout) completes the future itself; the call's late outcome is then dropped.
+
+class SessionThread:
+    """Runs one session's calls in order in a daemon thread; results land in asyncio futures.
+
+    The thread runs while calls come and ends after `IDLE_THREAD_SECONDS` without one; `submit`
+    starts a new one when none runs, so idle sessions hold no thread. Made on the event loop,
+    whose futures it completes. A caller that stops waiting (the call timeout) completes the
+    future itself; the call's late outcome is then dropped.
     """
 
     def __init__(self, name: str) -> None:
         self._loop = asyncio.get_running_loop()
+        self._name = name
         self._calls: queue.SimpleQueue[tuple[asyncio.Future[Any], Callable[[], Any]] | None] = (
             queue.SimpleQueue()
         )
-        threading.Thread(target=self._run, name=name, daemon=True).start()
+        self._running = threading.Lock()
+        self._thread_alive = False
 
     def submit(self, call: Callable[[], Any]) -> asyncio.Future[Any]:
         """Queue `call`; the future gets its result or its exception."""
         future = self._loop.create_future()
         self._calls.put((future, call))
+        self._ensure_thread()
         return future
 
     def stop(self) -> None:
-        """End the thread after the calls already queued."""
+        """End the thread after the calls already queued (none are when no thread runs)."""
+        with self._running:
+            if not self._thread_alive:
+                return
         self._calls.put(None)
 
+    def _ensure_thread(self) -> None:
+        with self._running:
+            if self._thread_alive:
+                return
+            self._thread_alive = True
+        threading.Thread(target=self._run, name=self._name, daemon=True).start()
+
     def _run(self) -> None:
-        while (queued := self._calls.get()) is not None:
+        while (queued := self._next_call()) is not None:
             future, call = queued
             try:
                 result, error = call(), None
@@ -82,6 +105,21 @@ class SessionThread:
                 self._loop.call_soon_threadsafe(_complete, future, result, error)
             except RuntimeError:
                 return
+
+    def _next_call(self) -> tuple[asyncio.Future[Any], Callable[[], Any]] | None:
+        """The next call, or None when the thread should end: stopped, or idle for long enough.
+
+        The idle check and `submit`'s start of a thread take the same lock, so a call queued
+        while this thread ends finds a thread to run it.
+        """
+        while True:
+            try:
+                return self._calls.get(timeout=IDLE_THREAD_SECONDS)
+            except queue.Empty:
+                with self._running:
+                    if self._calls.empty():
+                        self._thread_alive = False
+                        return None
 
 
 def _complete(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:

@@ -7,8 +7,10 @@ import time
 import pytest
 
 from envtorch.server import ServerLimits
-from envtorch.server.sessions import SessionManager
+from envtorch.server import sessions as sessions_module
+from envtorch.server.sessions import SessionManager, SessionThread
 from envtorch.wire import ServerError
+from tests.waiting import wait_until
 
 from .conftest import ScriptAction, ScriptEnv
 
@@ -78,3 +80,38 @@ def test_an_env_the_factory_returns_after_the_call_timeout_is_closed(serve, sock
     assert len(built) == 2
     assert wait_until_closed(built[1])
     assert ws.ask({"type": "step", "data": {}})["data"]["code"] == "reset_needed"
+
+
+def session_threads() -> int:
+    return sum(t.name.startswith("envtorch-session-") for t in threading.enumerate())
+
+
+def test_sessions_waiting_for_their_agents_hold_no_thread(serve, socket):
+    url = serve()
+    sockets = [socket(url) for _ in range(12)]
+    for n, each in enumerate(sockets):
+        each.ask({"type": "reset", "data": {"task": n}})
+        reply = each.ask({"type": "step", "data": {"command": "thread"}})
+        assert reply["data"]["observation"]["text"].startswith("envtorch-session-")
+    assert wait_until(lambda: session_threads() == 0, timeout=20)
+    for n, each in enumerate(sockets):
+        reply = each.ask({"type": "step", "data": {"text": f"again {n}"}})
+        assert reply["data"]["observation"]["text"] == f"again {n}"
+
+
+def test_a_session_thread_that_ends_when_idle_keeps_the_calls_in_order(monkeypatch):
+    monkeypatch.setattr(sessions_module, "IDLE_THREAD_SECONDS", 0.0005)
+
+    async def submit_with_pauses() -> list[int]:
+        worker = SessionThread("envtorch-session-order")
+        futures = []
+        for n in range(300):
+            futures.append(worker.submit(lambda n=n: n))
+            if n % 7 == 0:
+                await asyncio.sleep(0.002)
+        results = await asyncio.gather(*futures)
+        worker.stop()
+        return results
+
+    assert asyncio.run(submit_with_pauses()) == list(range(300))
+    assert wait_until(lambda: session_threads() == 0, timeout=20)
