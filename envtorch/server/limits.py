@@ -24,11 +24,11 @@ class ServerLimits:
       from its accept and after each response; then it is closed.
     """
 
-    max_sessions: int = 128
+    max_sessions: int = 1024
     idle_timeout: float | None = 300.0
     call_timeout: float = 60.0
     max_message_bytes: int = 1 << 20
-    max_connections: int = 1000
+    max_connections: int = 2048
     handshake_timeout: float = 5.0
 
     def __post_init__(self) -> None:

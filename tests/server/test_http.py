@@ -26,7 +26,7 @@ def request(url: str, method: str, path: str, body=None, headers=None):
 
 def test_health_schema_and_metadata(url):
     status, health = request(url, "GET", "/health")
-    assert status == 200 and health["status"] == "healthy" and health["max_sessions"] == 128
+    assert status == 200 and health["status"] == "healthy" and health["max_sessions"] == 1024
     status, schema = request(url, "GET", "/schema")
     assert set(schema) == {"action", "observation", "state"}
     assert set(schema["action"]["properties"]) == {"command", "text", "seconds"}
