@@ -1,16 +1,16 @@
 """Many episodes per machine: 10 -> 100 -> 1,000 concurrent sandboxed episodes over the wire.
 
-One `envtorch serve python` (LocalProcessProvider, its default limits) holds every episode; one
-client process keeps them all open over WebSockets (AsyncEnvClient). At each level the episodes
-open (reset) up to that count, then for `--seconds` each one waits a think time (the model,
-`--think` seconds on average, jittered) and steps a trivial action whose value names the episode
-and the step, so a reply routed to the wrong episode is caught. Printed per level: p50/p99 step
-latency, steps/s, memory per episode (PSS of the server's whole process tree, sandboxes
-included, divided by the episodes), the CPU of the server process and of this client (share of
-one core), the server's threads and fds after the level, the seconds it took to open the level's
-new episodes, and the goals at the top level as met/MISSED. No peer runs here: none holds
-sandboxed episodes at this count on this machine (a container per episode starts in about 1 s
-and holds tens of MiB).
+One `envtorch serve python` (LocalProcessProvider, its default limits but `IDLE_TIMEOUT`) holds
+every episode; one client process keeps them all open over WebSockets (AsyncEnvClient). At each
+level the episodes open (reset) up to that count, then for `--seconds` each one waits a think
+time (the model, `--think` seconds on average, jittered) and steps a trivial action whose value
+names the episode and the step, so a reply routed to the wrong episode is caught. Printed per
+level: p50/p99 step latency, steps/s, memory per episode (PSS of the server's whole process
+tree, sandboxes included, divided by the episodes), the CPU of the server process and of this
+client (share of one core), the server's threads and fds after the level, the seconds it took to
+open the level's new episodes, and the goals at the top level as met/MISSED. No peer runs here:
+none holds sandboxed episodes at this count on this machine (a container per episode starts in
+about 1 s and holds tens of MiB).
 
     .venv/bin/python bench/scale.py [--levels 10,100,1000] [--seconds 20] [--think 1.0]
 """
@@ -34,6 +34,9 @@ from envtorch.providers import LocalProcessProvider
 GOAL_P99_MS = 50.0
 GOAL_TOTAL_GIB = 4.0
 OPENING_AT_ONCE = 16
+IDLE_TIMEOUT = 3600
+"""The server's idle timeout here: its default (300 s) would reap the first episodes while the
+last of 1,000 open on a loaded machine. Every other limit is the server's default."""
 
 
 @dataclass
@@ -189,7 +192,7 @@ def goals(level: Level) -> list[tuple[str, bool]]:
 async def ramp(args: argparse.Namespace) -> list[Level]:
     levels = [Level(int(count)) for count in args.levels.split(",")]
     clients: list[AsyncEnvClient] = []
-    with LocalProcessProvider("python") as server:
+    with LocalProcessProvider("python", idle_timeout=IDLE_TIMEOUT) as server:
         assert server.process is not None and server.url is not None
         print(
             f"{'episodes':>8} {'answered':>8} {'p50 ms':>7} {'p99 ms':>8} {'steps/s':>8}"
