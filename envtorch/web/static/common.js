@@ -89,10 +89,28 @@ const ANSI_ESCAPES = /\u001b\[[0-9;?]*[ -\/]*[@-~]|\u001b\][^\u0007]*\u0007/g;
 /* A rendered frame: text (ansi) in a <pre>, a height x width x 3|4 array (rgb_array) as an image. */
 function frameNode(frame) {
   if (typeof frame === "string") return el("pre", { className: "frame" }, frame.replace(ANSI_ESCAPES, ""));
+  if (frame && frame.dtype === "uint8" && Array.isArray(frame.shape)) frame = pixelsOf(frame);
   if (Array.isArray(frame) && Array.isArray(frame[0]) && Array.isArray(frame[0][0])) {
     return el("img", { className: "frame", alt: "rendered frame", src: imageUrl(frame) });
   }
   return null;
+}
+
+/* The nested pixel rows of an array frame sent as its shape, dtype and base64 bytes. */
+function pixelsOf(frame) {
+  const bytes = Uint8Array.from(atob(frame.data), (c) => c.charCodeAt(0));
+  const [height, width, channels] = frame.shape.length === 3 ? frame.shape : [...frame.shape, 1];
+  const rows = [];
+  for (let y = 0; y < height; y++) {
+    const row = [];
+    for (let x = 0; x < width; x++) {
+      const at = (y * width + x) * channels;
+      const pixel = Array.from(bytes.subarray(at, at + channels));
+      row.push(channels === 1 ? [pixel[0], pixel[0], pixel[0]] : pixel);
+    }
+    rows.push(row);
+  }
+  return rows;
 }
 
 function imageUrl(pixels) {
