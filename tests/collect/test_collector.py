@@ -119,7 +119,7 @@ def test_async_policy_gets_the_waiting_episodes_in_one_call():
         return say_step(inputs)
 
     batches = collect(
-        envs=echo(2),
+        envs=_AsyncEcho,
         policy=policy,
         tasks=range(16),
         batch_size=16,

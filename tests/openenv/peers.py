@@ -2,12 +2,13 @@
 
 openenv-core 0.3.0 is in the test extra (it shares the `mcp` 2 line with envtorch). openenv 0.10.0
 pins `mcp` 1 and installs the same `openenv` import package, so it cannot share the test venv: it
-gets a venv of its own inside `.venv/peers`, made by the first test that needs it and reused
-after that.
+gets a venv of its own inside `.venv/peers`, made by the first test that needs it (under a file
+lock, as pytest-xdist's workers ask at once) and reused after that.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -38,9 +39,12 @@ def python(version: str) -> str:
         pass
     venv = Path(sys.prefix) / "peers" / f"openenv-{version}"
     stamp = venv / ".installed"
-    if not stamp.exists():
-        _make_venv(venv, f"{package}=={version}")
-        stamp.touch()
+    venv.parent.mkdir(exist_ok=True)
+    with open(venv.parent / f".openenv-{version}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not stamp.exists():
+            _make_venv(venv, f"{package}=={version}")
+            stamp.touch()
     return str(venv / "bin" / "python")
 
 
