@@ -561,9 +561,8 @@ class _EnvSlot:
     async def _open(self) -> None:
         if self._failures_in_a_row:
             await asyncio.sleep(retry_delay(self._failures_in_a_row))
-        loop = asyncio.get_running_loop()
         try:
-            handle = await loop.run_in_executor(self._executor, self._factory)
+            handle = await self._made()
             if inspect.isawaitable(handle):
                 handle = await handle
         except Exception as error:
@@ -572,6 +571,20 @@ class _EnvSlot:
                 "create", f"creating the env raised {type(error).__name__}: {error}"
             ) from error
         self._adopt(handle)
+
+    async def _made(self) -> Any:
+        """The factory's new handle; one still being made when the collection stops is closed
+        once it exists, so stopping early leaks no env."""
+        made = asyncio.get_running_loop().run_in_executor(self._executor, self._factory)
+        try:
+            return await asyncio.shield(made)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                handle = await made
+                if not inspect.isawaitable(handle):
+                    self._adopt(handle)
+                    await self.discard()
+            raise
 
     def _adopt(self, handle: Any) -> None:
         self._handle = handle
