@@ -8,6 +8,7 @@ import sys
 from functools import partial
 from typing import Any
 
+from envtorch.cli.listen import add_listen_arguments
 from envtorch.server.limits import ServerLimits
 
 
@@ -31,14 +32,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="NAME=VALUE",
         help="a keyword argument for the env's constructor, repeatable; VALUE is read as JSON, "
         "else as a string (--kwarg seat=0 --kwarg max_steps=200)",
-    )
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    parser.add_argument(
-        "--port",
-        type=int,
-        default=8000,
-        help="port to bind, 0 for any free port (default: 8000); the line "
-        "'envtorch serving on http://HOST:PORT' on stdout tells the bound address",
     )
     parser.add_argument(
         "--max-sessions",
@@ -84,12 +77,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="the render mode of every session (e.g. ansi, rgb_array) unless a client asks for "
         "another with render_mode=; default: none, so render() returns None",
     )
-    parser.add_argument(
-        "--log-level",
-        default="warning",
-        choices=["critical", "error", "warning", "info", "debug"],
-        help="server log level (default: warning)",
-    )
+    add_listen_arguments(parser, default_port=8000)
     parser.set_defaults(run=run)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from envtorch.cli.listen import add_listen_arguments
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Add this subcommand to the `envtorch` parser."""
@@ -17,20 +19,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "compare a group side by side, and plot the reward per batch.",
     )
     parser.add_argument("file", help="a .jsonl file of trajectories, or a saved dataset's folder")
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    parser.add_argument(
-        "--port",
-        type=int,
-        default=8001,
-        help="port to bind, 0 for any free port (default: 8001); the line "
-        "'envtorch serving on http://HOST:PORT' on stdout tells the bound address",
-    )
-    parser.add_argument(
-        "--log-level",
-        default="warning",
-        choices=["critical", "error", "warning", "info", "debug"],
-        help="server log level (default: warning)",
-    )
+    add_listen_arguments(parser, default_port=8001)
     parser.set_defaults(run=run)
 
 
