@@ -16,6 +16,12 @@ Replies are `{"type": "observation", "data": {"observation": {...}, "reward": r,
 `{"shape": [...], "dtype": "uint8", "data": "<base64 of its bytes>"}` and arrives as a numpy
 array. A `/ws` connection may pick its session's render mode with the query parameter
 `render_mode`; without one the session gets the server's.
+
+Each `/ws` connection speaks one dialect, settled by its opening handshake with no extra round
+trip: a client offers the subprotocol `SUBPROTOCOL`; a server that selects it speaks envtorch's
+(ids echoed, observations whole). A peer that offers or selects nothing speaks OpenEnv's: no
+`id` anywhere, reset data as OpenEnv's reset keywords, observations in OpenEnv's view
+(`observation_reply`), since OpenEnv's message models reject fields they do not know.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import os
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import msgspec
@@ -101,8 +108,9 @@ TOKEN_VARIABLE = "ENVTORCH_TOKEN"
 
 AUTH_HEADER = "Authorization"
 
-WEB_PROTOCOL = "envtorch"
-"""The WebSocket subprotocol a server selects for a browser that sent `bearer_protocol`."""
+SUBPROTOCOL = "envtorch"
+"""The WebSocket subprotocol of envtorch's dialect: offered by envtorch's clients and the play
+page, selected by envtorch's servers; OpenEnv's servers and clients neither offer nor select it."""
 
 SERVING_ON = "envtorch serving on "
 """`envtorch serve` prints this, then its base URL, once it listens; process providers wait for it.
@@ -161,19 +169,21 @@ class ResetData(msgspec.Struct):
     task: Any = None
 
 
-class HttpReset(msgspec.Struct, forbid_unknown_fields=True):
-    """The body of `POST /reset`: no `session_id` starts a new session."""
+class HttpReset(msgspec.Struct):
+    """The body of `POST /reset`: no `session_id` opens a new session. Other fields (OpenEnv's
+    `episode_id`, an env's own reset keywords) are ignored, as in `ResetData`."""
 
     session_id: str | None = None
     seed: int | None = None
     task: Any = None
 
 
-class HttpStep(msgspec.Struct, forbid_unknown_fields=True):
-    """The body of `POST /step`."""
+class HttpStep(msgspec.Struct):
+    """The body of `POST /step`: no `session_id` steps a passing env, as OpenEnv's stateless
+    `/step` does. Other fields OpenEnv sends (`timeout_s`, `request_id`) are ignored."""
 
-    session_id: str
     action: dict[str, Any]
+    session_id: str | None = None
 
 
 class ForkData(msgspec.Struct, forbid_unknown_fields=True):
@@ -205,9 +215,9 @@ def auth_headers(token: str | None = None) -> dict[str, str]:
 def bearer_protocol(token: str) -> str:
     """The WebSocket subprotocol carrying `token`, for browsers, which cannot set a header on a
     WebSocket: `envtorch.bearer.` and the token in unpadded base64url. A browser offers it beside
-    `WEB_PROTOCOL`, which the server selects, so the token is never echoed back."""
+    `SUBPROTOCOL`, which the server selects, so the token is never echoed back."""
     encoded = base64.urlsafe_b64encode(token.encode()).rstrip(b"=").decode()
-    return f"{WEB_PROTOCOL}.bearer.{encoded}"
+    return f"{SUBPROTOCOL}.bearer.{encoded}"
 
 
 def request(kind: str, data: Any, request_id: int | None) -> bytes:
@@ -220,9 +230,22 @@ def request(kind: str, data: Any, request_id: int | None) -> bytes:
     return codec.encode(message)
 
 
-def reset_data(seed: int | None, task: Any) -> dict[str, Any]:
-    """The `data` of a reset request."""
-    return {"seed": seed, "task": codec.to_builtins(task)}
+def reset_data(seed: int | None, task: Any, openenv_peer: bool = False) -> dict[str, Any]:
+    """The `data` of a reset request.
+
+    To an OpenEnv peer, whose reset takes keywords (each passed on when its env's `reset` takes
+    it), a task that is a mapping goes as those keywords, as `envtorch.bridges.openenv` hands a
+    task to an OpenEnv env; another task raises `TypeError`.
+    """
+    if not openenv_peer:
+        return {"seed": seed, "task": codec.to_builtins(task)}
+    if task is not None and not isinstance(task, Mapping):
+        raise TypeError(
+            "an OpenEnv server takes reset keywords: pass the task as a mapping of them, "
+            f"got {type(task).__name__}"
+        )
+    keywords = codec.to_builtins(dict(task or {}))
+    return keywords if seed is None else {"seed": seed, **keywords}
 
 
 def parse_request(raw: str | bytes, max_bytes: int) -> Request:
@@ -387,9 +410,9 @@ def closed_reply() -> dict[str, Any]:
     return {"type": CLOSED, "data": {}}
 
 
-def error_reply(error: ServerError, request_id: int | str | None = None) -> dict[str, Any]:
-    """An error reply; its `id` is the request's when known."""
-    return {"type": ERROR, "data": {"message": error.message, "code": error.code}, "id": request_id}
+def error_reply(error: ServerError) -> dict[str, Any]:
+    """An error reply (without `id`)."""
+    return {"type": ERROR, "data": {"message": error.message, "code": error.code}}
 
 
 def http_status(code: str) -> int:

@@ -124,6 +124,7 @@ class AsyncEnvClient(BaseEnvClient):
             schema = await asyncio.to_thread(fetch_json, url, self._headers, self.timeout)
             self._types = types_from_schema(schema)
         self._stream = await _Stream.open(self._websocket_url, self._headers, self.timeout)
+        self._settle_dialect(self._stream.frames.subprotocol)
 
     async def _exchange(self, call: Call, timeout: float) -> Any:
         """Send one request and wait for its reply, skipping stale replies to older requests."""
@@ -134,6 +135,8 @@ class AsyncEnvClient(BaseEnvClient):
             while (result := self._match(await self._stream.receive(deadline), call)) is STALE:
                 continue
         except TimeoutError:
+            if self._openenv_peer:
+                self._stream.close()
             raise self._no_reply(timeout) from None
         return result
 

@@ -1,8 +1,8 @@
 """`BaseEnvClient`: what `EnvClient` and `AsyncEnvClient` share; they only move the bytes.
 
 The base owns the constructor, the env's three types, the request table (what each call sends
-and how its reply decodes), request ids and reply matching, and the errors; it speaks
-`envtorch.wire`.
+and how its reply decodes), the dialect, request ids and reply matching, and the errors; it
+speaks `envtorch.wire`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from envtorch import wire
+from envtorch.client.schema import reply_of
 from envtorch.core import ResetNeeded, ValidationError, codec
 
 CLOSE_TIMEOUT = 5.0
@@ -42,8 +43,12 @@ class BaseEnvClient:
     `session_id` attaches the client to a session that already holds an episode (one of those
     `fork(n)` made) instead of opening a new session.
 
-    One request is awaited at a time: each request's id is the one a reply must carry, so a late
-    reply to an abandoned request is recognised and skipped.
+    The server may be envtorch's or OpenEnv's: the client offers `wire.SUBPROTOCOL` when it
+    connects, and the handshake's answer settles the dialect. With envtorch's, one request is
+    awaited at a time and each request's id is the one a reply must carry, so a late reply to an
+    abandoned request is recognised and skipped. With OpenEnv's (no ids), `reset` sends the seed
+    and a mapping task's items as OpenEnv's reset keywords, and a call that times out closes the
+    connection, since its late reply could not be told from the next one's.
     """
 
     def __init__(
@@ -66,6 +71,7 @@ class BaseEnvClient:
         self._types = types_of(env_type) if env_type is not None else None
         self._episode_over = session_id is None
         self._last_id = 0
+        self._openenv_peer = False
 
     @property
     def action_type(self) -> type:
@@ -88,8 +94,14 @@ class BaseEnvClient:
         server gave the episode up (a call timeout)."""
         return self._episode_over
 
+    def _settle_dialect(self, subprotocol: str | None) -> None:
+        """The handshake's answer: a server that selected `wire.SUBPROTOCOL` speaks envtorch's
+        dialect; any other (OpenEnv's) gets no request ids and OpenEnv's reset keywords."""
+        self._openenv_peer = subprotocol != wire.SUBPROTOCOL
+
     def _reset_call(self, seed: int | None, task: Any) -> Call:
-        return self._call_for(wire.RESET, wire.reset_data(seed, task), self._observation)
+        data = wire.reset_data(seed, task, self._openenv_peer)
+        return self._call_for(wire.RESET, data, self._observation)
 
     def _step_call(self, action: Any) -> Call:
         """A step carries the action's fields as `data`, as OpenEnv does.
@@ -133,10 +145,11 @@ class BaseEnvClient:
         return self._call_for(wire.CLOSE, None, _ignore)
 
     def _call_for(self, kind: str, data: Any, decode: Callable[[dict[str, Any]], Any]) -> Call:
-        """The one place that numbers requests: every request carries the next id."""
+        """The one place that numbers requests: every request carries the next id, except to an
+        OpenEnv peer, whose message models reject an `id`."""
         self._last_id += 1
-        reply_type = _REPLY_TYPES[kind]
-        return Call(wire.request(kind, data, self._last_id), reply_type, decode)
+        request_id = None if self._openenv_peer else self._last_id
+        return Call(wire.request(kind, data, request_id), _REPLY_TYPES[kind], decode)
 
     def _match(self, raw: bytes, call: Call) -> Any:
         """The decoded result when `raw` answers `call`, or `_STALE` for a late reply to an
@@ -176,7 +189,15 @@ class BaseEnvClient:
         return _build(data, self.state_type)
 
     def _no_reply(self, timeout: float) -> TimeoutError:
-        return TimeoutError(f"no reply from {self.url} within {timeout:g} s")
+        """The error for a call without a reply; to an OpenEnv peer the caller then closes the
+        connection."""
+        message = f"no reply from {self.url} within {timeout:g} s"
+        if self._openenv_peer:
+            message += (
+                "; the server sends no request ids, so its late reply could not be told from"
+                " the next one's: the connection is closed, open a new client"
+            )
+        return TimeoutError(message)
 
     def _require_types(self) -> tuple[type, type, type]:
         if self._types is None:
@@ -254,7 +275,7 @@ def types_of(env_type: Any) -> tuple[type, type, type]:
 
 def _build(fields: dict[str, Any], type_: type) -> Any:
     try:
-        return codec.from_builtins(fields, type_)
+        return reply_of(fields, type_)
     except ValidationError as error:
         raise wire.ServerError(
             wire.INVALID_REPLY, f"the server's reply does not fit: {error}"

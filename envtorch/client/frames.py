@@ -15,7 +15,7 @@ from websockets.protocol import State
 from websockets.uri import WebSocketURI, parse_uri
 
 from envtorch.client.base import connection_lost
-from envtorch.wire import CONNECTION_FAILED, ConnectionLost
+from envtorch.wire import CONNECTION_FAILED, SUBPROTOCOL, ConnectionLost
 
 _DATA_OPCODES = (Opcode.TEXT, Opcode.BINARY, Opcode.CONT)
 
@@ -25,7 +25,9 @@ class Frames:
 
     Bytes from the network go to `receive()`; complete messages wait in `messages`; whatever
     must be written (the handshake request, frames, pongs, the closing handshake) comes from
-    `outgoing()`. Pings are answered and the closing handshake is done by the protocol.
+    `outgoing()`. Pings are answered and the closing handshake is done by the protocol. The
+    handshake offers `SUBPROTOCOL`; `subprotocol` is the one the server selected (None for a
+    server that ignores it, such as OpenEnv's).
     """
 
     def __init__(self, url: str, headers: dict[str, str]) -> None:
@@ -33,7 +35,7 @@ class Frames:
         self.uri: WebSocketURI = parse_uri(url)
         self.messages: deque[bytes] = deque()
         self.open = False
-        self._protocol = ClientProtocol(self.uri, max_size=None)
+        self._protocol = ClientProtocol(self.uri, subprotocols=[SUBPROTOCOL], max_size=None)
         self._fragments: list[bytes] = []
         request = self._protocol.connect()
         request.headers.update(headers)
@@ -74,6 +76,11 @@ class Frames:
         error = self._protocol.handshake_exc
         if error is not None:
             raise ConnectionLost(CONNECTION_FAILED, f"cannot connect to {self.url}: {error}")
+
+    @property
+    def subprotocol(self) -> str | None:
+        """The subprotocol the server selected in its handshake response."""
+        return self._protocol.subprotocol
 
     @property
     def closed(self) -> bool:

@@ -1,9 +1,12 @@
 """Types built from a server's `/schema` when the client was not given the env's own classes.
 
-The generic fallback: each type becomes a kw-only dataclass subclassing `Action`, `Observation` or
-`State`, named after the schema's title, with one field per property. Fields are typed `Any`
-(the server validates actions; replies are the server's own), required properties have no
-default, and the others take the schema's default.
+The generic fallback, for envtorch's servers and OpenEnv's alike: each type becomes a kw-only
+dataclass subclassing `Action`, `Observation` or `State`, named after the schema's title, with one
+field per property. Fields are typed `Any` (the server validates actions; replies are the
+server's own). An action's required properties have no default, and the others take the
+schema's default. The observation and state types take replies as the server sends them
+(`reply_of`): a property missing from a reply reads as its default (None when the schema gives
+none), and a field the schema does not name becomes an attribute of the instance.
 """
 
 from __future__ import annotations
@@ -12,32 +15,56 @@ import copy
 import dataclasses
 import urllib.error
 import urllib.request
+import weakref
 from typing import Any
 
 from envtorch.core import Action, Observation, State, ValidationError, codec
 from envtorch.wire import CONNECTION_FAILED, ConnectionLost, ServerError, error_in
 
-_BASES = {"action": Action, "observation": Observation, "state": State}
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+_REPLY_TYPES: weakref.WeakSet[type] = weakref.WeakSet()
 
 
 def types_from_schema(schema: dict[str, Any]) -> tuple[type, type, type]:
     """`(action_type, observation_type, state_type)` built from a `/schema` reply."""
-    built = {kind: dataclass_from_schema(schema[kind], base) for kind, base in _BASES.items()}
-    return built["action"], built["observation"], built["state"]
+    action = dataclass_from_schema(schema["action"], Action)
+    observation = dataclass_from_schema(schema["observation"], Observation, for_replies=True)
+    state = dataclass_from_schema(schema["state"], State, for_replies=True)
+    return action, observation, state
 
 
-def dataclass_from_schema(schema: dict[str, Any], base: type) -> type:
-    """A kw-only dataclass subclassing `base` with the properties of an object JSON Schema."""
+def reply_of(fields: dict[str, Any], type_: type) -> Any:
+    """An instance of the observation or state type `type_` holding a reply's `fields`.
+
+    The env's own types take exactly their fields (`ValidationError` otherwise). A type built
+    for replies from a schema takes what the server sent: its own fields by name, the others
+    (OpenEnv's State allows extra fields, such as coding_env's `last_exit_code`) as attributes,
+    where the name is a plain identifier the class does not already use.
+    """
+    if type_ not in _REPLY_TYPES:
+        return codec.from_builtins(fields, type_)
+    declared = {field.name for field in dataclasses.fields(type_)}
+    instance = codec.from_builtins(
+        {name: value for name, value in fields.items() if name in declared}, type_
+    )
+    for name, value in fields.items():
+        if name not in declared and _free_attribute(type_, name):
+            setattr(instance, name, value)
+    return instance
+
+
+def dataclass_from_schema(schema: dict[str, Any], base: type, for_replies: bool = False) -> type:
+    """A kw-only dataclass subclassing `base` with the properties of an object JSON Schema;
+    `for_replies` makes every property optional and lets `reply_of` keep unnamed fields."""
     inherited = {field.name for field in dataclasses.fields(base)}
-    required = set(schema.get("required", []))
+    required = set() if for_replies else set(schema.get("required", []))
     fields = []
     for name, spec in schema.get("properties", {}).items():
         if name in inherited:
             continue
         fields.append((name, Any, _field(name in required, spec)))
     name = str(schema.get("title") or base.__name__)
-    return dataclasses.make_dataclass(
+    built = dataclasses.make_dataclass(
         name,
         fields,
         bases=(base,),
@@ -47,6 +74,13 @@ def dataclass_from_schema(schema: dict[str, Any], base: type) -> type:
             "__module__": __name__,
         },
     )
+    if for_replies:
+        _REPLY_TYPES.add(built)
+    return built
+
+
+def _free_attribute(type_: type, name: str) -> bool:
+    return name.isidentifier() and not name.startswith("_") and not hasattr(type_, name)
 
 
 def _field(required: bool, spec: dict[str, Any]) -> Any:

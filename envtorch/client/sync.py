@@ -62,6 +62,7 @@ class EnvClient(BaseEnvClient):
         self._lock = threading.Lock()
         self._closed = False
         self._connection = _Connection(self._websocket_url, self._headers, timeout)
+        self._settle_dialect(self._connection.frames.subprotocol)
         self._stop_keepalive = threading.Event()
         threading.Thread(
             target=_keep_alive,
@@ -136,6 +137,8 @@ class EnvClient(BaseEnvClient):
             while (result := self._match(self._connection.receive(deadline), call)) is STALE:
                 continue
         except TimeoutError:
+            if self._openenv_peer:
+                self._connection.close()
             raise self._no_reply(timeout) from None
         return result
 

@@ -24,7 +24,7 @@ class BearerAuth:
 
     HTTP requests get a 401 reply; a WebSocket is accepted, sent the error, and closed with 1008.
     A browser's WebSocket, which cannot carry the header, may offer the subprotocols
-    `WEB_PROTOCOL` and `bearer_protocol(token)` instead; the server then selects `WEB_PROTOCOL`.
+    `SUBPROTOCOL` and `bearer_protocol(token)` instead; `/ws` then selects `SUBPROTOCOL`.
     The play page's static files (`/web`) are served to anyone: they hold no secret.
     """
 
@@ -36,9 +36,7 @@ class BearerAuth:
         self._expected_protocol = wire.bearer_protocol(token).encode()
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] == "websocket" and self._offers_token(scope):
-            await self.app(scope, receive, _selecting_web_protocol(send))
-        elif scope["type"] not in ("http", "websocket") or self._authorized(scope):
+        if scope["type"] not in ("http", "websocket") or self._authorized(scope):
             await self.app(scope, receive, send)
         elif scope["type"] == "http":
             await _refuse_http(send)
@@ -48,28 +46,19 @@ class BearerAuth:
     def _authorized(self, scope: dict) -> bool:
         if scope["type"] == "http" and is_page(scope["path"]):
             return True
+        if scope["type"] == "websocket" and self._offers_token(scope):
+            return True
         for name, value in scope["headers"]:
             if name == _HEADER:
                 return hmac.compare_digest(value, self._expected)
         return False
 
     def _offers_token(self, scope: dict) -> bool:
-        """True when a WebSocket offers `WEB_PROTOCOL` and the token as `bearer_protocol`."""
+        """True when a WebSocket offers `SUBPROTOCOL` and the token as `bearer_protocol`."""
         offered = scope.get("subprotocols") or []
-        return wire.WEB_PROTOCOL in offered and any(
+        return wire.SUBPROTOCOL in offered and any(
             hmac.compare_digest(protocol.encode(), self._expected_protocol) for protocol in offered
         )
-
-
-def _selecting_web_protocol(send: Any) -> Any:
-    """`send`, with `WEB_PROTOCOL` selected when the app accepts the WebSocket."""
-
-    async def send_selecting(message: dict) -> None:
-        if message["type"] == "websocket.accept":
-            message = {**message, "subprotocol": wire.WEB_PROTOCOL}
-        await send(message)
-
-    return send_selecting
 
 
 async def _refuse_http(send: Any) -> None:

@@ -32,7 +32,7 @@ class Endpoints:
         self._metadata = wire.encode(info["metadata"])
 
     async def respond(
-        self, session: Session, request: wire.Request, openenv_peer: bool = False
+        self, session: Session, request: wire.Request, openenv_peer: bool
     ) -> dict[str, Any]:
         """Serve one request on `session` and return the reply (without `id`); observations to
         an OpenEnv peer in its view (`wire.observation_reply`)."""
@@ -62,12 +62,16 @@ class Endpoints:
         return wire.closed_reply()
 
     async def websocket(self, websocket: WebSocket) -> None:
-        """`/ws`: one session per connection, one reply per message, in order.
+        """`/ws`: one session per connection, one reply per message, in order, in the dialect the
+        opening handshake settled: envtorch's when the client offered `wire.SUBPROTOCOL` (then
+        selected), else OpenEnv's (see `envtorch.wire`).
 
-        `/ws?session_id=...` attaches the connection to a session that a fork made; otherwise the
-        connection opens a new session. Either way the session ends with the connection.
+        `/ws?session_id=...` attaches the connection to an open session (one a fork made, or an
+        MCP session, as OpenEnv's `MCPToolClient` does); otherwise the connection opens a new
+        session. A session ends with its connection, except an MCP session, which outlives it.
         """
-        await websocket.accept()
+        openenv_peer = wire.SUBPROTOCOL not in websocket.scope.get("subprotocols", ())
+        await websocket.accept(None if openenv_peer else wire.SUBPROTOCOL)
         session_id = websocket.query_params.get(wire.SESSION_ID)
         on_reap = partial(_close_socket, websocket)
         try:
@@ -79,9 +83,9 @@ class Endpoints:
             await _close_socket(websocket, error)
             return
         try:
-            await self._serve_socket(websocket, session)
+            await self._serve_socket(websocket, session, openenv_peer)
         finally:
-            await self.sessions.close(session)
+            await self.sessions.release(session)
 
     def _render_mode(self, websocket: WebSocket) -> str | None:
         """The render mode the connection asks for in its query, checked against the env's."""
@@ -94,7 +98,9 @@ class Endpoints:
             )
         return render_mode
 
-    async def _serve_socket(self, websocket: WebSocket, session: Session) -> None:
+    async def _serve_socket(
+        self, websocket: WebSocket, session: Session, openenv_peer: bool
+    ) -> None:
         while True:
             message = await websocket.receive()
             if message["type"] != "websocket.receive":
@@ -103,7 +109,7 @@ class Endpoints:
             raw = message.get("text")
             if raw is None:
                 raw = message.get("bytes") or b""
-            reply, kind = await self._answer(session, raw)
+            reply, kind = await self._answer(session, raw, openenv_peer)
             try:
                 await websocket.send({"type": "websocket.send", "text": reply.decode()})
             except (WebSocketDisconnect, OSError, RuntimeError):
@@ -112,19 +118,25 @@ class Endpoints:
                 await websocket.close(1000)
                 return
 
-    async def _answer(self, session: Session, raw: str | bytes) -> tuple[bytes, str | None]:
-        """The encoded reply to one raw message, and the message's type when it parsed."""
+    async def _answer(
+        self, session: Session, raw: str | bytes, openenv_peer: bool
+    ) -> tuple[bytes, str | None]:
+        """The encoded reply to one raw message, and the message's type when it parsed. A
+        `close` releases the session (`SessionManager.release`) before it is acknowledged."""
         try:
             request = wire.parse_request(raw, self.max_bytes)
         except ServerError as error:
             request_id = None if error.code == wire.MESSAGE_TOO_LARGE else wire.request_id_of(raw)
-            return wire.encode(wire.error_reply(error, request_id)), None
+            return _in_dialect(wire.error_reply(error), request_id, openenv_peer), None
         try:
-            reply = await self.respond(session, request, openenv_peer=request.id is None)
+            if request.type == wire.CLOSE:
+                await self.sessions.release(session)
+                reply = wire.closed_reply()
+            else:
+                reply = await self.respond(session, request, openenv_peer)
         except ServerError as error:
             reply = wire.error_reply(error)
-        reply["id"] = request.id
-        return wire.encode(reply), request.type
+        return _in_dialect(reply, request.id, openenv_peer), request.type
 
     async def health(self, request: Request) -> Response:
         """`GET /health`."""
@@ -140,20 +152,24 @@ class Endpoints:
         return Response(self._metadata, media_type="application/json")
 
     async def http_reset(self, request: Request) -> Response:
-        """`POST /reset` with `{"session_id"?, "seed"?, "task"?}`; no session id opens a session."""
+        """`POST /reset` with `{"session_id"?, "seed"?, "task"?}`; no session id opens a session.
+        Answers OpenEnv's `{observation, reward, done}` plus `truncated`, `metadata` and the
+        session's id."""
         return await _http_reply(self._http_reset(request))
 
     async def http_step(self, request: Request) -> Response:
-        """`POST /step` with `{"session_id", "action": {...}}`."""
+        """`POST /step` with `{"session_id"?, "action": {...}}`; without a session id a passing
+        env is reset and stepped, as OpenEnv's stateless `/step` does."""
         return await _http_reply(self._http_step(request))
 
     async def http_state(self, request: Request) -> Response:
-        """`GET /state?session_id=...`."""
-        return await _http_reply(self._http_query(request, "state"))
+        """`GET /state?session_id=...`: the state's fields; without a session id, those of a
+        passing env just reset, as OpenEnv's stateless `/state` answers."""
+        return await _http_reply(self._http_state(request))
 
     async def http_render(self, request: Request) -> Response:
-        """`GET /render?session_id=...`."""
-        return await _http_reply(self._http_query(request, "render"))
+        """`GET /render?session_id=...`: `{"frame": ...}`."""
+        return await _http_reply(self._http_query(request, wire.RENDER))
 
     async def http_fork(self, request: Request) -> Response:
         """`POST /fork` with `{"session_id", "count"}`: the new sessions' ids."""
@@ -174,8 +190,15 @@ class Endpoints:
 
     async def _http_step(self, request: Request) -> _HttpReply:
         body = wire.convert(await self._read_json(request), wire.HttpStep)
-        session = self.sessions.get(body.session_id)
-        return await self._http_respond(session, wire.Request(type=wire.STEP, data=body.action))
+        step = wire.Request(type=wire.STEP, data=body.action)
+        if body.session_id is None:
+            return await self._stateless(step)
+        return await self._http_respond(self.sessions.get(body.session_id), step)
+
+    async def _http_state(self, request: Request) -> _HttpReply:
+        if request.query_params.get(wire.SESSION_ID) is None:
+            return await self._stateless(wire.Request(type=wire.STATE))
+        return await self._http_query(request, wire.STATE)
 
     async def _http_query(self, request: Request, kind: str) -> _HttpReply:
         session_id = request.query_params.get(wire.SESSION_ID)
@@ -198,12 +221,24 @@ class Endpoints:
         return await self._http_respond(session, wire.Request(type=wire.CLOSE))
 
     async def _http_respond(self, session: Session, request: wire.Request) -> _HttpReply:
-        """The reply within a known session, errors included: both carry the session's id."""
+        """The reply within a known session, errors included: both carry the session's id.
+        Observations are in OpenEnv's view, as its HTTP endpoints answer them."""
         session.touch()
         try:
-            return await self.respond(session, request), session.id, 200
+            return await self.respond(session, request, openenv_peer=True), session.id, 200
         except ServerError as error:
             return wire.error_reply(error), session.id, wire.http_status(error.code)
+
+    async def _stateless(self, request: wire.Request) -> _HttpReply:
+        """The reply to `request` on a passing session, reset first and closed after."""
+        session = self.sessions.open()
+        try:
+            await self.sessions.reset(session, lambda env: env.reset())
+            return await self.respond(session, request, openenv_peer=True), None, 200
+        except ServerError as error:
+            return wire.error_reply(error), None, wire.http_status(error.code)
+        finally:
+            await self.sessions.close(session)
 
     async def _read_json(self, request: Request) -> Any:
         """The request body parsed as JSON, read no further than `max_message_bytes`."""
@@ -219,18 +254,30 @@ class Endpoints:
 
 
 _HttpReply = tuple[dict[str, Any], str | None, int]
-"""An HTTP reply: its body (without `session_id`), the session's id when known, its status."""
+"""An HTTP reply: the reply message, the session's id when known, its status."""
 
 
 async def _http_reply(work: Awaitable[_HttpReply]) -> Response:
-    """Await an HTTP handler's reply and encode it; a `ServerError` becomes an error reply."""
+    """Await an HTTP handler's reply and encode it; a `ServerError` becomes an error reply.
+
+    The body is the reply's `data` (an error reply whole) with `session_id` beside it, so an
+    observation's `observation`, `reward` and `done` are at the top level, as OpenEnv sends them.
+    """
     try:
         reply, session_id, status = await work
     except ServerError as error:
         reply, session_id, status = wire.error_reply(error), None, wire.http_status(error.code)
-    reply.pop("id", None)
-    reply[wire.SESSION_ID] = session_id
-    return Response(wire.encode(reply), status_code=status, media_type="application/json")
+    body = reply if reply["type"] == wire.ERROR else dict(reply["data"])
+    body[wire.SESSION_ID] = session_id
+    return Response(wire.encode(body), status_code=status, media_type="application/json")
+
+
+def _in_dialect(reply: dict[str, Any], request_id: int | str | None, openenv_peer: bool) -> bytes:
+    """`reply` encoded for the connection: with the request's `id` in envtorch's dialect, and
+    without one for an OpenEnv peer, whose models reject it."""
+    if not openenv_peer:
+        reply["id"] = request_id
+    return wire.encode(reply)
 
 
 async def _close_socket(websocket: WebSocket, error: ServerError) -> None:

@@ -138,8 +138,10 @@ class McpEndpoint:
         return session
 
     async def _open(self) -> Session:
-        """A new session whose environment is built and reset, so its tools can act."""
-        session = self._opened()
+        """A new MCP session, its environment built and reset so its tools can act. It outlives
+        a WebSocket attached to it (as OpenEnv's `MCPToolClient` attaches one) until the MCP
+        client closes it or the reaper does."""
+        session = self._opened(outlives_connection=True)
         try:
             await self.sessions.reset(session, lambda env: env.reset())
         except ServerError as error:
@@ -147,9 +149,9 @@ class McpEndpoint:
             raise _server_error(error) from None
         return session
 
-    def _opened(self) -> Session:
+    def _opened(self, outlives_connection: bool = False) -> Session:
         try:
-            return self.sessions.open()
+            return self.sessions.open(outlives_connection=outlives_connection)
         except ServerError as error:
             raise _server_error(error) from None
 

@@ -141,6 +141,7 @@ class Session:
         on_reap: Callable[[ServerError], Any] | None,
         offload: Callable[[Session], Offload],
         render_mode: str | None = None,
+        outlives_connection: bool = False,
     ) -> None:
         self.id = session_id
         self.env: Environment | None = None
@@ -152,6 +153,7 @@ class Session:
         self.thread: SessionThread | None = None
         self.lost_env_reason: str | None = None
         self.render_mode = render_mode
+        self.outlives_connection = outlives_connection
         self.offload = offload(self)
 
     def touch(self) -> None:
@@ -184,15 +186,20 @@ class SessionManager:
         self,
         on_reap: Callable[[ServerError], Any] | None = None,
         render_mode: str | None = None,
+        *,
+        outlives_connection: bool = False,
     ) -> Session:
         """A new session, or a `server_full` error when `max_sessions` are open.
 
         With a `render_mode` the session's env is built with it; else as the factory builds it.
         `on_reap` is called with the reason when the reaper closes the session: the session's
-        connection is then attached to it (see `attach`).
+        connection is then attached to it (see `attach`). A session that `outlives_connection`
+        (an MCP session) stays open when a connection attached to it ends (see `release`).
         """
         self._require_room(1)
-        session = Session(secrets.token_hex(16), on_reap, self._offload, render_mode)
+        session = Session(
+            secrets.token_hex(16), on_reap, self._offload, render_mode, outlives_connection
+        )
         self.sessions[session.id] = session
         return session
 
@@ -208,6 +215,15 @@ class SessionManager:
         session.attached, session.on_reap = True, on_reap
         session.touch()
         return session
+
+    async def release(self, session: Session) -> None:
+        """The connection attached to `session` ended: close the session, or, when it
+        `outlives_connection`, leave it open for another connection (or the reaper)."""
+        if not session.outlives_connection:
+            await self.close(session)
+            return
+        session.attached, session.on_reap = False, None
+        session.touch()
 
     async def fork(self, session: Session, count: int) -> list[Session]:
         """`count` new sessions, each holding a copy of the session's running episode

@@ -11,6 +11,7 @@ from websockets.sync.client import connect
 
 from envtorch.core import Action, Environment, Observation, State
 from envtorch.server import ServerLimits, create_app, serve_in_thread
+from envtorch.wire import SUBPROTOCOL
 
 
 @dataclass(kw_only=True)
@@ -116,11 +117,17 @@ def url(serve) -> str:
 
 
 class Socket:
-    """A raw WebSocket speaking JSON, to test the server without our client."""
+    """A raw WebSocket speaking JSON, to test the server without our client: in envtorch's
+    dialect (it offers the subprotocol), or as an OpenEnv peer (it offers none)."""
 
-    def __init__(self, url: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, url: str, headers: dict[str, str] | None = None, openenv: bool = False
+    ) -> None:
         self.connection = connect(
-            url.replace("http://", "ws://") + "/ws", compression=None, additional_headers=headers
+            url.replace("http://", "ws://") + "/ws",
+            compression=None,
+            additional_headers=headers,
+            subprotocols=None if openenv else [SUBPROTOCOL],
         ).__enter__()
 
     def ask(self, message: Any) -> dict[str, Any]:
@@ -136,8 +143,12 @@ def socket(url):
     """Open raw WebSockets to `url`, or to another server's URL when given one."""
     sockets: list[Socket] = []
 
-    def open_socket(server_url: str | None = None, headers: dict[str, str] | None = None) -> Socket:
-        sockets.append(Socket(server_url or url, headers))
+    def open_socket(
+        server_url: str | None = None,
+        headers: dict[str, str] | None = None,
+        openenv: bool = False,
+    ) -> Socket:
+        sockets.append(Socket(server_url or url, headers, openenv))
         return sockets[-1]
 
     yield open_socket

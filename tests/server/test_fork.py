@@ -147,11 +147,11 @@ def test_forks_over_http(echo_url):
     status, reply = request(echo_url, "POST", "/reset", {})
     session_id = reply["session_id"]
     status, reply = request(echo_url, "POST", "/fork", {"session_id": session_id, "count": 2})
-    assert status == 200 and reply["type"] == "forked"
-    first, second = reply["data"]["session_ids"]
+    assert status == 200 and reply["session_id"] == session_id
+    first, second = reply["session_ids"]
     step = {"session_id": second, "action": {"message": "copy"}}
     status, reply = request(echo_url, "POST", "/step", step)
-    assert reply["data"]["observation"]["echoed_message"] == "copy"
+    assert reply["observation"]["echoed_message"] == "copy"
     status, reply = request(echo_url, "POST", "/fork", {"session_id": first, "count": 0})
     assert status == 400 and reply["data"]["code"] == "invalid_message"
     for session in (session_id, first, second):

@@ -37,23 +37,40 @@ def test_health_schema_and_metadata(url):
 
 
 def test_an_http_episode_with_explicit_session_ids(url):
-    status, reply = request(url, "POST", "/reset", {"seed": 1, "task": "t"})
-    assert status == 200 and reply["type"] == "observation"
+    status, reply = request(url, "POST", "/reset", {"seed": 1, "task": "t", "episode_id": "e"})
+    assert status == 200 and reply["observation"]["text"] == "t" and reply["done"] is False
     session_id = reply["session_id"]
     status, reply = request(
-        url, "POST", "/step", {"session_id": session_id, "action": {"text": "a"}}
+        url, "POST", "/step", {"session_id": session_id, "action": {"text": "a"}, "timeout_s": 5}
     )
-    assert reply["data"]["observation"]["text"] == "a"
+    assert reply["observation"] == {"text": "a", "instance": 1, "metadata": {}}
+    assert (reply["reward"], reply["done"], reply["truncated"]) == (None, False, False)
     status, reply = request(url, "GET", f"/state?session_id={session_id}")
-    assert reply["data"]["step_count"] == 1 and "task" not in reply["data"]
+    assert reply["step_count"] == 1 and "task" not in reply
     status, reply = request(url, "GET", f"/render?session_id={session_id}")
-    assert status == 200 and reply["type"] == "render" and reply["data"]["frame"] is None
+    assert status == 200 and reply == {"frame": None, "session_id": session_id}
     status, other = request(url, "POST", "/reset", {})
     assert other["session_id"] != session_id
     status, reply = request(url, "POST", "/close", {"session_id": session_id})
-    assert status == 200 and reply["type"] == "closed"
+    assert status == 200 and reply == {"session_id": session_id}
     status, reply = request(url, "GET", f"/state?session_id={session_id}")
     assert status == 404 and reply["data"]["code"] == "unknown_session"
+
+
+def test_stateless_step_and_state_use_a_passing_env_as_openenv_does(serve, script_envs):
+    """OpenEnv's `POST /step` and `GET /state` without a session build a fresh env per
+    request; ours reset a passing session's env first and close it after."""
+    url = serve()
+    status, reply = request(url, "POST", "/step", {"action": {"text": "once"}})
+    assert status == 200 and reply["observation"]["text"] == "once"
+    assert reply["session_id"] is None
+    status, reply = request(url, "GET", "/state")
+    assert status == 200 and reply["step_count"] == 0 and reply["session_id"] is None
+    status, reply = request(url, "POST", "/step", {"action": {"text": 5}})
+    assert status == 422 and reply["data"]["code"] == "invalid_action"
+    passing = script_envs[1:]
+    assert len(passing) == 3 and all(env.closed_at is not None for env in passing)
+    assert request(url, "GET", "/health")[1]["sessions"] == 0
 
 
 @pytest.mark.parametrize(
@@ -62,8 +79,8 @@ def test_an_http_episode_with_explicit_session_ids(url):
         ("POST", "/reset", b"{oops", 400, "invalid_json"),
         ("POST", "/reset", {"seed": "one"}, 400, "invalid_message"),
         ("POST", "/step", {"session_id": "nope", "action": {}}, 404, "unknown_session"),
-        ("POST", "/step", {"action": {}}, 400, "invalid_message"),
-        ("GET", "/state", None, 400, "invalid_message"),
+        ("POST", "/step", {"session_id": "x"}, 400, "invalid_message"),
+        ("GET", "/render", None, 400, "invalid_message"),
         ("POST", "/reset", b"x" * 5000, 413, "message_too_large"),
         ("GET", "/nowhere", None, 404, "not_found"),
         ("DELETE", "/health", None, 405, "method_not_allowed"),

@@ -84,7 +84,7 @@ def test_an_mcp_session_is_a_server_session_steppable_over_http(python_server):
         json={"session_id": session_id, "action": {"code": "open('x.txt').read()"}},
         timeout=30,
     )
-    assert step.json()["data"]["observation"]["value"] == "shared"
+    assert step.json()["metadata"]["value"] == "shared"
     assert httpx.delete(f"{url}/mcp", headers=headers).status_code == 200
     assert session_id not in sessions.sessions
     gone = rpc(url, "tools/list", headers=headers)

@@ -28,17 +28,41 @@ def test_reset_and_step_replies_have_openenv_shape_and_echo_the_id(socket):
     assert reply["data"]["observation"]["text"] == "x"
 
 
-def test_openenv_messages_without_id_work(socket):
+def test_a_message_without_id_gets_a_reply_with_id_null(socket):
     ws = socket()
     assert ws.ask({"type": "reset", "data": {}})["type"] == "observation"
     reply = ws.ask({"type": "step", "data": {"text": "hi"}})
     assert reply["data"]["observation"]["text"] == "hi" and reply["id"] is None
+
+
+def test_a_peer_offering_no_subprotocol_speaks_openenv_without_ids(socket):
+    """The handshake settles the dialect: OpenEnv's peers offer no subprotocol, get none
+    selected, and never see an `id` (their models reject it), even when a request had one."""
+    ws = socket(openenv=True)
+    assert ws.connection.subprotocol is None
+    reply = ws.ask({"type": "reset", "data": {"seed": 1, "episode_id": "ep-1"}})
+    assert reply == {
+        "type": "observation",
+        "data": {
+            "observation": {"text": "None", "instance": 1, "metadata": {}},
+            "reward": None,
+            "done": False,
+            "truncated": False,
+            "metadata": {},
+        },
+    }
+    assert "id" not in ws.ask({"type": "step", "data": {"text": "hi"}, "id": 3})
     state = ws.ask({"type": "state"})
-    assert state["type"] == "state" and state["data"]["step_count"] == 1
+    assert set(state) == {"type", "data"} and state["data"]["step_count"] == 1
+    error = ws.ask({"type": "step", "data": {"text": 5}})
+    assert error["type"] == "error" and "id" not in error
+    assert "id" not in ws.ask("{not json")
+    assert ws.ask({"type": "close"}) == {"type": "closed", "data": {}}
 
 
 def test_render_and_close(socket, script_envs):
     ws = socket()
+    assert ws.connection.subprotocol == "envtorch"
     ws.ask({"type": "reset"})
     ws.ask({"type": "step", "data": {}})
     assert ws.ask({"type": "render", "id": 1})["data"] == {"frame": None}

@@ -12,7 +12,7 @@ from websockets.sync.client import connect
 
 from envtorch.envs.echo import EchoEnv
 from envtorch.server import create_app, serve_in_thread
-from envtorch.wire import WEB_PROTOCOL, bearer_protocol
+from envtorch.wire import SUBPROTOCOL, bearer_protocol
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -57,9 +57,9 @@ def test_a_browser_sends_the_token_as_a_subprotocol(monkeypatch):
         assert fetch(url, "/schema")[0] == 401
         assert fetch(url, "/web/", method="POST")[0] == 405
 
-        offered = [WEB_PROTOCOL, bearer_protocol(token)]
+        offered = [SUBPROTOCOL, bearer_protocol(token)]
         with connect(ws_url(url), subprotocols=offered) as socket:
-            assert socket.subprotocol == WEB_PROTOCOL
+            assert socket.subprotocol == SUBPROTOCOL
             socket.send(json.dumps({"type": "reset", "id": 1}))
             assert json.loads(socket.recv(timeout=10))["type"] == "observation"
 
@@ -67,9 +67,9 @@ def test_a_browser_sends_the_token_as_a_subprotocol(monkeypatch):
 @pytest.mark.parametrize(
     "offered",
     [
-        [WEB_PROTOCOL, bearer_protocol("wrong")],
+        [SUBPROTOCOL, bearer_protocol("wrong")],
         [bearer_protocol("s3cret")],
-        [WEB_PROTOCOL, "s3cret", "Bearer"],
+        [SUBPROTOCOL, "s3cret", "Bearer"],
     ],
 )
 def test_a_wrong_or_incomplete_subprotocol_token_is_refused(monkeypatch, offered):

@@ -84,7 +84,8 @@ function connect() {
   if (play.socket) play.socket.close(1000);
   const url = serverUrl("ws");
   url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-  const socket = play.token ? new WebSocket(url, ["envtorch", bearerProtocol(play.token)]) : new WebSocket(url);
+  /* "envtorch" asks for envtorch's dialect (request ids, whole observations); the token rides beside it. */
+  const socket = new WebSocket(url, play.token ? ["envtorch", bearerProtocol(play.token)] : ["envtorch"]);
   play.socket = socket;
   play.over = true;
   setStatus("connecting…");

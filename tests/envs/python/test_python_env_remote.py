@@ -14,6 +14,7 @@ from envtorch.providers import LocalProcessProvider
 from envtorch.sandbox import ExceptionInfo
 from envtorch.sandbox.watchdog import process_tree
 from envtorch.server import ServerLimits, create_app, serve_in_thread
+from envtorch.wire import SUBPROTOCOL
 from tests.waiting import gone, wait_until
 
 pytestmark = pytest.mark.timeout(90)
@@ -182,7 +183,9 @@ def test_the_math_answer_never_reaches_the_client(url):
         "    return needle in hay\n"
         "_probe()"
     )
-    with connect(url.replace("http://", "ws://") + "/ws", compression=None) as socket:
+    with connect(
+        url.replace("http://", "ws://") + "/ws", compression=None, subprotocols=[SUBPROTOCOL]
+    ) as socket:
 
         def ask(kind: str, data: dict) -> dict:
             socket.send(json.dumps({"type": kind, "data": data, "id": kind}))
@@ -245,7 +248,9 @@ def test_a_forged_result_frame_reaches_the_client_capped(url):
         "body = head + b'x' * 1500000 + b'\",\"value\":[' + b'[],' * 500000 + b'[]]}'\n"
         "worker._sock.sendall(HEADER.pack(len(body)) + body)"
     )
-    with connect(url.replace("http://", "ws://") + "/ws", compression=None) as socket:
+    with connect(
+        url.replace("http://", "ws://") + "/ws", compression=None, subprotocols=[SUBPROTOCOL]
+    ) as socket:
         socket.send(json.dumps({"type": "reset", "data": {}}))
         socket.recv(timeout=30)
         socket.send(json.dumps({"type": "step", "data": {"code": forge}, "id": 1}))
