@@ -46,7 +46,10 @@ class Frames:
         return b"".join(self._protocol.data_to_send())
 
     def send(self, payload: bytes) -> bytes:
-        """The bytes of one text message carrying `payload`."""
+        """The bytes of one text message carrying `payload`; `ConnectionLost` once the
+        connection is closing (either side began the closing handshake)."""
+        if self._protocol.state is not State.OPEN:
+            raise self.lost()
         self._protocol.send_text(payload)
         return self.outgoing()
 

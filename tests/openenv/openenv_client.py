@@ -128,6 +128,7 @@ def mcp(url: str, action: dict) -> dict:
     client = MCPToolClient(base_url=url)
     client.use_production_mode = True
     with client.sync() as env:
+        record(report, "reset", env.reset)
         record(report, "list_tools", lambda: [tool.name for tool in env.list_tools()])
         record(report, "call_tool", lambda: env.call_tool("add", a=20, b=22))
     return report

@@ -5,6 +5,7 @@ from functools import partial
 import httpx
 import mcp
 import pytest
+from websockets.sync.client import connect
 
 from envtorch.envs.echo import EchoEnv
 from envtorch.envs.python import CodeAction, PythonEnv
@@ -105,6 +106,26 @@ def test_openenv_session_methods_and_session_id_params(python_server):
     assert closed == {"session_id": session_id, "closed": True}
     unknown = rpc(url, "tools/list", {"session_id": session_id}).json()
     assert unknown["error"]["code"] == -32602 and "unknown session" in unknown["error"]["message"]
+
+
+def test_a_websocket_attached_to_an_mcp_session_leaves_it_open(python_server):
+    """As OpenEnv's MCPToolClient does: create a session over /mcp, attach /ws?session_id to
+    it, close the socket; the session lives on for the MCP client (and a later socket)."""
+    url, sessions = python_server
+    session_id = rpc(url, "openenv/session/create", {}).json()["result"]["session_id"]
+    ws = f"{url.replace('http', 'ws')}/ws?session_id={session_id}"
+    for code in ("x = 41", "x + 1"):
+        with connect(ws) as socket:
+            socket.send(json.dumps({"type": "step", "data": {"code": code}}))
+            reply = json.loads(socket.recv(timeout=30))
+            socket.send(json.dumps({"type": "close"}))
+            assert json.loads(socket.recv(timeout=30))["type"] == "closed"
+        assert session_id in sessions.sessions
+    assert reply["data"]["metadata"]["value"] == 42
+    listed = rpc(url, "tools/list", {"session_id": session_id}).json()["result"]["tools"]
+    assert "add" in {tool["name"] for tool in listed}
+    rpc(url, "openenv/session/close", {"session_id": session_id})
+    assert session_id not in sessions.sessions
 
 
 @pytest.mark.parametrize(
