@@ -33,9 +33,11 @@ def create_app(
     A `/ws` connection that asks for a render mode (the query parameter `render_mode`, one of
     the env's `metadata["render_modes"]`) gets an env built as `env_factory(render_mode=...)`.
 
-    Endpoints: WebSocket `/ws` (one session per connection), `GET /health`, `GET /schema`,
-    `GET /metadata`, and `POST /reset`, `POST /step`, `GET /state`, `GET /render`, `POST /fork`,
-    `POST /close` on an explicit `session_id`; `fork` answers with new sessions' ids, which a
+    Endpoints: WebSocket `/ws` (one session per connection, in the dialect its handshake
+    settles), `GET /health`, `GET /schema`, `GET /metadata`, and `POST /reset`, `POST /step`,
+    `GET /state`, `GET /render`, `POST /fork`, `POST /close` on an explicit `session_id`
+    (`/reset` without one opens a session; `/step` and `/state` without one use a passing env,
+    as OpenEnv's stateless endpoints do); `fork` answers with new sessions' ids, which a
     WebSocket attaches to at `/ws?session_id=...`; `/mcp` serves the env's tools over MCP;
     `GET /openapi.json` describes the HTTP routes. `limits` bounds sessions, idle time, call time
     and message size.

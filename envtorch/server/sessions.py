@@ -205,7 +205,8 @@ class SessionManager:
 
     def attach(self, session_id: str, on_reap: Callable[[ServerError], Any]) -> Session:
         """The open session `session_id` for a connection that has none (a fork's session made
-        for another connection), or `unknown_session`, or `session_in_use` when one has it."""
+        for another connection, or an MCP session), or `unknown_session`, or `session_in_use`
+        when one has it."""
         session = self.get(session_id)
         if session.attached:
             raise ServerError(
