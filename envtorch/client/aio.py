@@ -29,24 +29,8 @@ class AsyncEnvClient(BaseEnvClient):
     from `/schema` when connecting, so `action_type` is available after `connect()`.
     """
 
-    def __init__(
-        self,
-        url: str,
-        env_type: Any = None,
-        *,
-        timeout: float = 120.0,
-        token: str | None = None,
-        render_mode: str | None = None,
-        session_id: str | None = None,
-    ) -> None:
-        super().__init__(
-            url,
-            env_type,
-            timeout=timeout,
-            token=token,
-            render_mode=render_mode,
-            session_id=session_id,
-        )
+    def _start(self) -> None:
+        """Prepare the lock; the connection opens on the first call or `connect()`."""
         self._lock = asyncio.Lock()
         self._stream: _Stream | None = None
         self._closed = False

@@ -72,6 +72,11 @@ class BaseEnvClient:
         self._episode_over = session_id is None
         self._last_id = 0
         self._openenv_peer = False
+        self._start()
+
+    def _start(self) -> None:
+        """What a front end does once its arguments are set: `EnvClient` connects at once."""
+        raise NotImplementedError
 
     @property
     def action_type(self) -> type:

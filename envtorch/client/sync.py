@@ -38,30 +38,14 @@ class EnvClient(BaseEnvClient):
     recognised by its id and dropped.
     """
 
-    def __init__(
-        self,
-        url: str,
-        env_type: Any = None,
-        *,
-        timeout: float = 120.0,
-        token: str | None = None,
-        render_mode: str | None = None,
-        session_id: str | None = None,
-    ) -> None:
-        super().__init__(
-            url,
-            env_type,
-            timeout=timeout,
-            token=token,
-            render_mode=render_mode,
-            session_id=session_id,
-        )
+    def _start(self) -> None:
+        """Fetch the schema when no env type was given, connect, and start the keepalive."""
         if self._types is None:
-            schema = fetch_json(http_url(url, "/schema"), self._headers, timeout)
+            schema = fetch_json(http_url(self.url, "/schema"), self._headers, self.timeout)
             self._types = types_from_schema(schema)
         self._lock = threading.Lock()
         self._closed = False
-        self._connection = _Connection(self._websocket_url, self._headers, timeout)
+        self._connection = _Connection(self._websocket_url, self._headers, self.timeout)
         self._settle_dialect(self._connection.frames.subprotocol)
         self._stop_keepalive = threading.Event()
         threading.Thread(
