@@ -57,6 +57,7 @@ _LAZY = {
     "check_env": "envtorch.env_checker",
     "from_gymnasium": "envtorch.bridges.gymnasium",
     "to_gymnasium": "envtorch.bridges.gymnasium",
+    "to_trl": "envtorch.bridges.trl",
 }
 
 __all__ = [
