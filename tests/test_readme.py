@@ -33,6 +33,7 @@ def test_readme_examples_run_in_order_without_the_extras(monkeypatch):
     assert namespace["obs"].value == 4_900_000
     assert namespace["obs"].reward == 1.0
     assert namespace["batch"].rewards() == [1.0, 0.0] * 4
+    assert namespace["reward"] == 1.0
 
 
 def test_the_readme_guess_env_passes_the_checker():
