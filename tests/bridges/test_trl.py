@@ -72,6 +72,17 @@ def recording_math(tmp_path_factory):
         yield server.url, record
 
 
+@pytest.fixture
+def torch_on_one_thread():
+    """torch, computing on one thread for the test: a tiny model's many small ops run several
+    times slower on more threads when the cores are shared (as by the suite's workers)."""
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield torch
+    torch.set_num_threads(threads)
+
+
 def tools_of(environment: TRLEnvironment) -> list:
     """The bound methods TRL takes as tools: the class's public functions but two."""
     names = [name for name in vars(type(environment)) if not name.startswith("_")]
@@ -231,8 +242,10 @@ def test_the_session_closes_when_trl_drops_the_environment(recording_math):
     assert wait_until(lambda: sessions(url) == before)
 
 
-def test_grpo_trainer_trains_on_a_served_python_math_through_the_factory(recording_math, tmp_path):
-    torch = pytest.importorskip("torch")
+def test_grpo_trainer_trains_on_a_served_python_math_through_the_factory(
+    recording_math, tmp_path, torch_on_one_thread
+):
+    torch = torch_on_one_thread
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
