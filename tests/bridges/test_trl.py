@@ -379,7 +379,7 @@ def _bpe(texts: list[str], template: str):
 
 
 def _warmed_up_model(tokenizer, torch):
-    """A randomly initialised two-layer Qwen2, fine-tuned for 100 steps on the conversations'
+    """A randomly initialised two-layer Qwen2, fine-tuned for 60 steps on the conversations'
     tool calls so that it emits some (a random model rarely writes a valid one)."""
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
@@ -413,7 +413,7 @@ def _warmed_up_model(tokenizer, torch):
     attention_mask = (input_ids != tokenizer.pad_token_id).long()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
     model.train()
-    for _ in range(100):
+    for _ in range(60):
         loss = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss
         loss.backward()
         optimizer.step()
