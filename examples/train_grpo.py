@@ -5,7 +5,7 @@ answer stays on the server, whose `AnswerReward` pays 1.0 for a right one. The p
 torch MLP that reads a question as the counts of its characters and picks one of six programs
 of the question's two numbers (`a + b`, `a - b`, `a * b`, `b - a`, `a // b`, `a % b`), whose
 result it sends as its answer: it starts at chance and has to learn from the env's rewards alone
-which program a question wants. Each iteration the collector runs every task of a batch in a
+which program a question wants. Each iteration a collector runs every task of a batch in a
 group of episodes; `batch.advantages()` scores each episode against its group, and the update
 raises the log-probability of the programs that beat their group (REINFORCE with GRPO's
 advantages; the chosen program travels with each step as `policy_data`). The mean reward climbs
@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from envtorch import AsyncEnvClient, Collector, LocalProcessProvider, PolicyOutput
+from envtorch import AsyncEnvClient, Batch, Collector, LocalProcessProvider, PolicyOutput
 from envtorch.envs.math import MathAnswer, MathEnv
 
 ITERATIONS = 40
@@ -71,25 +71,42 @@ class Policy(nn.Module):
         return self.layers(torch.stack([features(question) for question in questions]))
 
 
-def make_act(policy: Policy):
-    """The collector's policy: sample a program for every waiting episode, seeded by episode.
+def make_act(policy: Policy, iteration: int):
+    """The collector's policy: sample a program for every waiting episode, from a generator
+    seeded by the iteration and the episode, so that a run repeats whatever order the episodes
+    come in."""
 
-    It is a coroutine function, so it runs on the collector's event loop and never at the
-    same time as the update that changes the weights."""
-
-    async def act(inputs):
+    def act(inputs):
         questions = [item.observation.question for item in inputs]
         with torch.no_grad():
             probabilities = torch.softmax(policy(questions), -1)
         outputs = []
         for item, question, row in zip(inputs, questions, probabilities, strict=True):
-            generator = torch.Generator().manual_seed(SEED * 1_000_003 + item.episode)
-            program = int(torch.multinomial(row, 1, generator=generator))
+            seed = (SEED * 1_000 + iteration) * 100_000 + item.episode
+            program = int(torch.multinomial(row, 1, generator=torch.Generator().manual_seed(seed)))
             answer = MathAnswer(answer=run(program, question))
             outputs.append(PolicyOutput(answer, {"program": program}))
         return outputs
 
     return act
+
+
+def collect(url: str, act, tasks: list[dict]) -> Batch:
+    """One batch: every task in a group of episodes, each acted on by the policy as it is now
+    (a collector per batch, so no episode runs ahead on older weights)."""
+    collector = Collector(
+        envs=lambda: AsyncEnvClient(url, MathEnv),
+        policy=act,
+        tasks=tasks,
+        group_size=GROUP_SIZE,
+        batch_size=len(tasks) * GROUP_SIZE,
+        concurrency=32,
+        cycle=False,
+        seed=SEED,
+        progress=False,
+    )
+    [batch] = collector
+    return batch.completed()
 
 
 def train(iterations: int = ITERATIONS, plot: Path | None = None) -> list[float]:
@@ -99,22 +116,12 @@ def train(iterations: int = ITERATIONS, plot: Path | None = None) -> list[float]
     torch.manual_seed(SEED)
     policy = Policy()
     optimizer = torch.optim.Adam(policy.parameters(), lr=LEARNING_RATE)
-    batch_size = TASKS_PER_BATCH * GROUP_SIZE
+    tasks = arithmetic_tasks(SEED)
     mean_rewards = []
     with LocalProcessProvider("math", max_sessions=64) as server:
-        collector = Collector(
-            envs=lambda: AsyncEnvClient(server.url, MathEnv),
-            policy=make_act(policy),
-            tasks=arithmetic_tasks(SEED),
-            group_size=GROUP_SIZE,
-            batch_size=batch_size,
-            concurrency=32,
-            total=iterations * batch_size,
-            seed=SEED,
-            progress=False,
-        )
-        for iteration, batch in enumerate(collector):
-            batch = batch.completed()
+        for iteration in range(iterations):
+            act = make_act(policy, iteration)
+            batch = collect(server.url, act, [next(tasks) for _ in range(TASKS_PER_BATCH)])
             advantages = torch.tensor(batch.advantages())
             questions = [trajectory.steps[0].observation.question for trajectory in batch]
             programs = [trajectory.steps[0].policy_data["program"] for trajectory in batch]
