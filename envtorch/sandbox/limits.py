@@ -18,6 +18,12 @@ class SandboxLimits:
     tmpfs `/tmp`. `timeout` is the default soft timeout of one execution; `kill_grace` is how long
     after it the host waits before killing the session. `max_output` caps stdout, stderr and the
     repr of a value, and the type, message and traceback of an exception, each.
+
+    `cpus` caps the CPU time of a session's processes together at that many CPUs, through a
+    cgroup's CPU quota where one is writable; in every case it sizes the thread pools of
+    numerical libraries (OpenMP, OpenBLAS, MKL), which otherwise take one thread per core of the
+    machine. `hidden` are host paths inside the bound Python installation, such as a package's
+    data folder, that sessions see as empty and read-only: data a task keeps from the agent.
     """
 
     address_space: int = 4 * GiB
@@ -30,6 +36,8 @@ class SandboxLimits:
     timeout: float = 30.0
     kill_grace: float = 2.0
     max_output: int = 64 * 1024
+    cpus: float | None = None
+    hidden: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("address_space", "memory", "cpu_time", "file_size", "open_files"):
@@ -47,6 +55,11 @@ class SandboxLimits:
             raise ValueError(
                 "SandboxLimits.timeout must be positive and SandboxLimits.kill_grace not negative"
             )
+        if self.cpus is not None and self.cpus <= 0:
+            raise ValueError(f"SandboxLimits.cpus must be positive or None, got {self.cpus}")
+        relative = [path for path in self.hidden if not path.startswith("/")]
+        if relative:
+            raise ValueError(f"SandboxLimits.hidden takes absolute paths, got {relative}")
         if self.max_output < 256:
             raise ValueError(
                 f"SandboxLimits.max_output must be at least 256, got {self.max_output}"

@@ -8,6 +8,7 @@ import threading
 import weakref
 from collections.abc import Mapping
 
+from envtorch.sandbox.bwrap import thread_pool_size
 from envtorch.sandbox.cgroups import CgroupTree
 from envtorch.sandbox.errors import SandboxUnavailable
 from envtorch.sandbox.limits import SandboxLimits
@@ -115,10 +116,10 @@ class Sandbox:
 
     def _cap_memory(self) -> None:
         """Cap each session's pids and memory through a cgroup, else watch its memory from here."""
-        self._cgroups, note = CgroupTree.create("sandbox")
+        self._cgroups, note = CgroupTree.create("sandbox", cpu=self.limits.cpus is not None)
         if self._cgroups is None:
             self._watchdog = start_watchdog(self, lambda: list(self._sessions))
-        self.enforcement = _enforcement(self._cgroups, note)
+        self.enforcement = _enforcement(self._cgroups, note, self.limits)
 
     def close(self) -> None:
         """Close every session and stop the zygote. Idempotent."""
@@ -144,15 +145,22 @@ class Sandbox:
         self.close()
 
 
-def _enforcement(cgroups: CgroupTree | None, note: str) -> dict[str, str]:
+def _enforcement(
+    cgroups: CgroupTree | None, note: str, limits: SandboxLimits
+) -> dict[str, str]:
     """How each `SandboxLimits` field is enforced, given the cgroup tree (or why there is none)."""
     processes = "RLIMIT_NPROC in each session's own user namespace"
+    threads = f"thread pools of OpenMP, OpenBLAS and MKL sized to {thread_pool_size(limits)}"
     if cgroups is not None:
         memory = f"cgroup v{cgroups.version}"
         processes = f"{memory} and {processes}"
+        cpus = f"{cgroups.cpu}; {threads}"
     else:
         memory = f"host watchdog over each session's processes ({note})"
+        cpus = f"no CPU quota ({note}); {threads}"
     return {
+        "cpus": cpus if limits.cpus is not None else threads,
+        "hidden": "an empty read-only mount over each path",
         "memory": memory,
         "processes": processes,
         "address_space": "RLIMIT_AS of each process",

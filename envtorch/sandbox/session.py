@@ -8,12 +8,13 @@ import keyword
 import os
 import signal
 import socket
+import stat
 import struct
 import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -40,6 +41,7 @@ from envtorch.sandbox.guest.channel import (
     pack,
     receive_with_fds,
 )
+from envtorch.sandbox.guest.confine import WORKSPACE
 from envtorch.sandbox.limits import MiB, SandboxLimits
 from envtorch.sandbox.results import ExceptionInfo, ExecutionResult
 
@@ -118,7 +120,11 @@ class SandboxSession:
             self._pidfd = os.pidfd_open(self._pid)
             if cgroups is not None:
                 self._groups = cgroups.add_session(
-                    key, self._pid, memory=limits.memory, processes=limits.processes
+                    key,
+                    self._pid,
+                    memory=limits.memory,
+                    processes=limits.processes,
+                    cpus=limits.cpus,
                 )
             if specs:
                 self._sock.sendall(pack(Setup(tools=specs)))
@@ -225,6 +231,52 @@ class SandboxSession:
             except Exception as error:
                 return self._killed(started, f"the session failed unexpectedly: {error!r}")
             return _result(result, time.perf_counter() - started, self._limits.max_output)
+
+    def read_file(self, path: str, limit: int) -> bytes:
+        """The bytes of a regular file in the session's workspace, read from the host.
+
+        Safe to call from a host tool while the session waits for it. What the session wrote is
+        hostile input: `path` must stay inside the workspace, no symbolic link is followed, and a
+        FIFO, a device or a file larger than `limit` bytes is refused with a `ValueError`.
+        Raises `FileNotFoundError` for a missing file and `SessionDead` for a dead session.
+        """
+        parts = PurePosixPath(path).parts
+        if not parts or parts[0] == "/" or ".." in parts:
+            raise ValueError(f"{path!r} is not a path inside the workspace")
+        directory = self._open_workspace()
+        try:
+            for part in parts[:-1]:
+                directory = _open_below(directory, part, os.O_DIRECTORY, path)
+            file = _open_below(directory, parts[-1], os.O_NONBLOCK | os.O_NOCTTY, path)
+        finally:
+            os.close(directory)
+        try:
+            if not stat.S_ISREG(os.fstat(file).st_mode):
+                raise ValueError(f"{path!r} is not a regular file")
+            data = _read_at_most(file, limit + 1)
+        finally:
+            os.close(file)
+        if len(data) > limit:
+            raise ValueError(f"{path!r} is larger than {limit} bytes")
+        return data
+
+    def _open_workspace(self) -> int:
+        """A descriptor of the workspace as the session sees it, checked to belong to the session.
+
+        The session is checked alive after the open, under the lock that `_kill` takes before
+        closing its pidfd: its pid cannot have been reused by another process in between.
+        """
+        with self._state_lock:
+            if self._pidfd is None:
+                raise SessionDead(f"{self._dead_reason}; open a new session")
+            root = os.open(f"/proc/{self._pid}/root", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                signal.pidfd_send_signal(self._pidfd, 0)
+                return _open_below(root, WORKSPACE.lstrip("/"), os.O_DIRECTORY, WORKSPACE)
+            except ProcessLookupError:
+                raise SessionDead("the session's process died; open a new session") from None
+            finally:
+                os.close(root)
 
     def fork(self, count: int) -> list[SandboxSession]:
         """`count` new sessions that go on from this one as it is now: its namespace and
@@ -445,6 +497,27 @@ class SandboxSession:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _open_below(directory: int, name: str, flags: int, path: str) -> int:
+    """Open `name` in `directory` without following a symbolic link."""
+    try:
+        return os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | flags, dir_fd=directory)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path!r} does not exist in the workspace") from None
+    except OSError as error:
+        raise ValueError(f"{path!r} cannot be read: {error.strerror} at {name!r}") from None
+
+
+def _read_at_most(fd: int, size: int) -> bytes:
+    chunks = []
+    while size > 0:
+        chunk = os.read(fd, min(size, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
 
 
 def _fork_error(error: str) -> str:

@@ -77,7 +77,7 @@ class Zygote:
         self._sandbox_init: int | None = None
         try:
             self._process = subprocess.Popen(
-                bwrap.command(bwrap.find_bwrap(), child_end.fileno(), info_write),
+                bwrap.command(bwrap.find_bwrap(), child_end.fileno(), info_write, limits),
                 stdin=subprocess.DEVNULL,
                 stdout=self._log,
                 stderr=self._log,

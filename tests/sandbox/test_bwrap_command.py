@@ -15,7 +15,7 @@ def test_a_venv_shows_only_its_site_packages_at_a_neutral_path(monkeypatch, tmp_
     assert not any(str(venv) in inside for inside in binds.values())
     assert str(venv) not in binds
     assert bwrap.interpreter() == bwrap.os.path.realpath(sys._base_executable)
-    command = bwrap.command("bwrap", 3, 4)
+    command = bwrap.command("bwrap", 3, 4, bwrap.SandboxLimits())
     assert command[-1] == bwrap.SITE_PACKAGES
     assert f"PYTHONPATH={bwrap.SITE_PACKAGES}" in "=".join(command)
 
