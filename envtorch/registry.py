@@ -3,8 +3,10 @@
 `make(target, **kwargs)` is the one way to build an environment from a string. The target is a
 registered id (`"echo"`), a `PREFIX:NAME` handled by a bridge (see `PREFIXES`), a
 `"module:Class"` or `"module:factory"` (the module may live in the current folder) or a task
-file (`task.yaml`). Third-party packages publish environments through the `envtorch.envs`
-entry-point group, whose entries name a `"module:Class"` or `"module:factory"`.
+file (`task.yaml`). An id is registered with an entry point, a `"module:Class"`,
+`"module:factory"` or the path of a task file; the ML research tasks in
+`envtorch/envs/research/tasks` are registered by their file names. Third-party packages publish
+environments through the `envtorch.envs` entry-point group, whose entries name the same.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from importlib import import_module
+from pathlib import Path
 from typing import Any
 
 from envtorch.core import Environment, EnvtorchError
@@ -39,6 +42,8 @@ OPENSPIEL_SHORT_NAMES = {
 """Well-known OpenSpiel games registered under a short name; any other is `"openspiel:GAME"`."""
 
 TASK_FILE_SUFFIXES = (".yaml", ".yml")
+RESEARCH_TASKS = Path(__file__).parent / "envs" / "research" / "tasks"
+"""The folder of the built-in ML research task files, each registered under its file name."""
 
 
 class UnknownEnvironment(EnvtorchError, LookupError):
@@ -67,16 +72,24 @@ def register(
     entry_point: str | Callable[..., Environment],
     **kwargs: Any,
 ) -> EnvSpec:
-    """Register an environment under `id`; `entry_point` is a callable or `"module:attribute"`.
+    """Register an environment under `id`; `entry_point` is a callable, a `"module:attribute"`
+    or the path of a task file (`.yaml`/`.yml`).
 
     `kwargs` are the entry point's keyword arguments (`max_steps=4` hands the env its budget).
     """
     if not isinstance(entry_point, str) and not callable(entry_point):
         raise TypeError(
-            f"entry_point must be a callable or 'module:attribute', got {entry_point!r}"
+            f"entry_point must be a callable, 'module:attribute' or a task file, "
+            f"got {entry_point!r}"
         )
-    if isinstance(entry_point, str) and ":" not in entry_point:
-        raise ValueError(f"entry_point {entry_point!r} must look like 'module:attribute'")
+    if (
+        isinstance(entry_point, str)
+        and not _names_task_file(entry_point)
+        and ":" not in entry_point
+    ):
+        raise ValueError(
+            f"entry_point {entry_point!r} must look like 'module:attribute' or name a task file"
+        )
     spec = EnvSpec(id=id, entry_point=entry_point, kwargs=dict(kwargs))
     _registry[id] = spec
     return spec
@@ -103,7 +116,7 @@ def resolve(target: str) -> Callable[..., Environment]:
 
     The CLI (`envtorch serve`, `envtorch check`) serves and checks what it returns.
     """
-    if target.endswith(TASK_FILE_SUFFIXES):
+    if _names_task_file(target):
         return _task_file_factory(target)
     prefix, colon, name = target.partition(":")
     if colon and prefix in PREFIXES:
@@ -129,7 +142,10 @@ def _registered_factory(spec: EnvSpec) -> Callable[..., Environment]:
     It wraps the entry point (`inspect.unwrap` finds it), so the keywords the entry point
     accepts can be read from it.
     """
-    entry_point = load(spec.entry_point)
+    if isinstance(spec.entry_point, str) and _names_task_file(spec.entry_point):
+        entry_point = _task_file_factory(spec.entry_point)
+    else:
+        entry_point = load(spec.entry_point)
 
     def build(**overrides: Any) -> Environment:
         kwargs = {**spec.kwargs, **overrides}
@@ -141,8 +157,12 @@ def _registered_factory(spec: EnvSpec) -> Callable[..., Environment]:
     return build
 
 
+def _names_task_file(target: str) -> bool:
+    return target.endswith(TASK_FILE_SUFFIXES)
+
+
 def _task_file_factory(path: str) -> Callable[..., Environment]:
-    """A factory for the env a task file names, with the file's budgets as keyword arguments."""
+    """A factory for the env a task file names, with the file's fields as keyword arguments."""
     from envtorch.taskfile import TaskFile
 
     task_file = TaskFile.load(path)
@@ -209,6 +229,9 @@ def _register_builtins() -> None:
     for name, game in OPENSPIEL_SHORT_NAMES.items():
         register(name, PREFIXES["openspiel"], game=game)
     register("python-game", "envtorch.envs.games:PythonGameEnv")
+    register("research", "envtorch.envs.research:ResearchEnv")
+    for task_file in sorted(RESEARCH_TASKS.glob("*.yaml")):
+        register(task_file.stem, str(task_file))
 
 
 _register_builtins()

@@ -204,16 +204,21 @@ class Environment(Generic[ActT, ObsT, StateT]):
 
     def _apply_step_budget(self, observation: ObsT) -> None:
         """End the episode as truncated when its step or time budget is spent."""
-        if observation.done:
-            return
-        steps_spent = self.max_steps is not None and self.state.step_count >= self.max_steps
-        time_spent = (
-            self.time_limit is not None
-            and time.monotonic() - self._episode_start >= self.time_limit
-        )
-        if steps_spent or time_spent:
+        if not observation.done and self._budget_spent():
             observation.done = True
             observation.truncated = True
+
+    def _budget_spent(self) -> bool:
+        """Whether the episode has taken `max_steps` steps or run for `time_limit` seconds."""
+        steps_spent = self.max_steps is not None and self.state.step_count >= self.max_steps
+        seconds_left = self._seconds_left()
+        return steps_spent or (seconds_left is not None and seconds_left <= 0)
+
+    def _seconds_left(self) -> float | None:
+        """What is left of the episode's `time_limit` in seconds; None without a limit."""
+        if self.time_limit is None:
+            return None
+        return self.time_limit - (time.monotonic() - self._episode_start)
 
     def _require_open(self) -> None:
         if self._closed:

@@ -145,9 +145,7 @@ class Sandbox:
         self.close()
 
 
-def _enforcement(
-    cgroups: CgroupTree | None, note: str, limits: SandboxLimits
-) -> dict[str, str]:
+def _enforcement(cgroups: CgroupTree | None, note: str, limits: SandboxLimits) -> dict[str, str]:
     """How each `SandboxLimits` field is enforced, given the cgroup tree (or why there is none)."""
     processes = "RLIMIT_NPROC in each session's own user namespace"
     threads = f"thread pools of OpenMP, OpenBLAS and MKL sized to {thread_pool_size(limits)}"

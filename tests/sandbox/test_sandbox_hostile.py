@@ -517,7 +517,7 @@ def _resident_bytes():
 def test_the_memory_budget_holds_for_all_processes_without_a_cgroup(monkeypatch):
     """Finding 4: without a writable cgroup one session held 2.2-2.9 GiB under a 256 MiB cap
     across forked children, since the address-space limit is per process."""
-    monkeypatch.setattr(CgroupTree, "create", lambda owner: (None, "no writable cgroup: test"))
+    monkeypatch.setattr(CgroupTree, "create", lambda owner, cpu: (None, "no writable cgroup: test"))
     limits = SandboxLimits(memory=256 << 20, kill_grace=0.5, timeout=20)
     with Sandbox(limits) as small, small.open() as bystander, small.open() as session:
         assert small.enforcement["memory"].startswith("host watchdog")

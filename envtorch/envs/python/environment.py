@@ -71,9 +71,11 @@ class PythonEnv(Environment[CodeAction, CodeObservation, State]):
     `file_read`, `file_write` and `list_files` act inside the workspace, and `list_tools()` returns
     every tool's signature and docstring, ready for a prompt.
 
-    `step_timeout` is the soft limit of one step (the namespace survives it); code that does not
-    stop is killed shortly after and the episode ends. `memory_mb` caps the episode's memory. The
-    task given to `reset()` stays hidden, but for its `prompt` or `question` text.
+    `step_timeout` is the soft limit of one step (the namespace survives it), never more than
+    what is left of the episode's `time_limit`; code that does not stop is killed shortly after
+    and the episode ends. `memory_mb` caps the episode's memory and `cpus` its CPUs
+    (`SandboxLimits.cpus`). The task given to `reset()` stays hidden, but for its `prompt` or
+    `question` text.
 
     `fork(n)` gives `n` episodes that go on from this one copy-on-write, each sandboxed from it and
     from each other like a fresh episode: the namespace, the workspace's files, the rng, the step
@@ -97,6 +99,7 @@ class PythonEnv(Environment[CodeAction, CodeObservation, State]):
         mcp_servers: Sequence[Any] = (),
         step_timeout: float = 10.0,
         memory_mb: int | None = None,
+        cpus: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -105,7 +108,7 @@ class PythonEnv(Environment[CodeAction, CodeObservation, State]):
         self.step_timeout = step_timeout
         self.host_tools = _named_tools(tools)
         self.mcp_servers = list(mcp_servers)
-        self._limits = _limits(memory_mb)
+        self._limits = _limits(memory_mb, cpus)
         self._session: SandboxSession | None = None
         self._steps: list[tuple[str, CodeObservation]] = []
 
@@ -119,10 +122,18 @@ class PythonEnv(Environment[CodeAction, CodeObservation, State]):
         return CodeObservation(prompt=_visible_prompt(task))
 
     def _step(self, action: CodeAction) -> CodeObservation:
+        return self._run(action.code, self.step_timeout)
+
+    def _run(self, code: str, timeout: float) -> CodeObservation:
+        """Run one step's code for at most `timeout` seconds, or what is left of the episode's
+        `time_limit` if that is less, and record it for `render()`."""
         assert self._session is not None
-        result = self._session.execute(action.code, timeout=self.step_timeout)
+        left = self._seconds_left()
+        if left is not None:
+            timeout = max(min(timeout, left), 0.01)
+        result = self._session.execute(code, timeout=timeout)
         observation = _observation(result)
-        self._steps.append((action.code, observation))
+        self._steps.append((code, observation))
         return observation
 
     def _fork(self, count: int) -> list[PythonEnv]:
@@ -264,13 +275,15 @@ def _named_tools(
     return named
 
 
-def _limits(memory_mb: int | None) -> SandboxLimits:
+def _limits(memory_mb: int | None, cpus: float | None) -> SandboxLimits:
     if memory_mb is None:
-        return SandboxLimits()
+        return SandboxLimits(cpus=cpus)
     if memory_mb < 16:
         raise ValueError(f"memory_mb must be at least 16, got {memory_mb!r}")
     memory = memory_mb * MiB
-    return SandboxLimits(memory=memory, address_space=max(SandboxLimits().address_space, memory))
+    return SandboxLimits(
+        memory=memory, address_space=max(SandboxLimits().address_space, memory), cpus=cpus
+    )
 
 
 _shared_lock = threading.Lock()
