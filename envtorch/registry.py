@@ -18,9 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from importlib import import_module
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from envtorch.core import Environment, EnvtorchError
+
+if TYPE_CHECKING:
+    from envtorch.taskfile import TaskFile
 
 ENTRY_POINT_GROUP = "envtorch.envs"
 
@@ -122,7 +125,6 @@ def resolve(target: str) -> Callable[..., Environment]:
     if colon and prefix in PREFIXES:
         return functools.partial(load(PREFIXES[prefix]), name)
     if colon:
-        _search_the_current_folder()
         return load(target)
     return _registered_factory(_registered_spec(target))
 
@@ -157,6 +159,21 @@ def _registered_factory(spec: EnvSpec) -> Callable[..., Environment]:
     return build
 
 
+def task_file_of(target: str) -> TaskFile | None:
+    """The task file behind `target`: the file itself, or the one an id is registered with;
+    None for any other target."""
+    from envtorch.taskfile import TaskFile
+
+    if _names_task_file(target):
+        return TaskFile.load(target)
+    _discover_entry_points()
+    spec = _registry.get(target)
+    entry_point = spec.entry_point if spec is not None else None
+    if isinstance(entry_point, str) and _names_task_file(entry_point):
+        return TaskFile.load(entry_point)
+    return None
+
+
 def _names_task_file(target: str) -> bool:
     return target.endswith(TASK_FILE_SUFFIXES)
 
@@ -178,13 +195,15 @@ def _search_the_current_folder() -> None:
 
 
 def load(entry_point: str | Callable[..., Any]) -> Callable[..., Any]:
-    """Import `"module:attribute"` (dotted attributes allowed), or return a callable unchanged.
+    """Import `"module:attribute"` (dotted attributes allowed; the module may live in the
+    current folder), or return a callable unchanged.
 
     An OpenEnv `Environment` subclass comes back bridged (`envtorch.bridges.openenv`), an
     envtorch environment class serving it.
     """
     if callable(entry_point):
         return _bridged(entry_point)
+    _search_the_current_folder()
     module_name, _, attribute = entry_point.partition(":")
     try:
         value: Any = import_module(module_name)
@@ -245,4 +264,5 @@ __all__ = [
     "make",
     "register",
     "registered",
+    "task_file_of",
 ]

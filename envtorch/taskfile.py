@@ -27,9 +27,9 @@ import json
 import math
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
@@ -37,9 +37,6 @@ from envtorch.core import EnvtorchError
 from envtorch.core.extras import import_optional
 from envtorch.metrics import METRICS, Metric
 from envtorch.registry import load
-
-if TYPE_CHECKING:
-    from envtorch.collect import Trajectory
 
 MEMORY_UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT])(?:i?B)?\s*$", re.IGNORECASE)
@@ -111,22 +108,23 @@ class Evaluation(_Strict):
         """The named `Metric`: which way is better, and what computes it."""
         return METRICS[self.metric]
 
-    def episode_score(self, trajectory: Trajectory) -> float | None:
-        """The metric of one finished episode, or None when it has none.
+    def episode_score(self, row: Mapping[str, Any]) -> float | None:
+        """The metric of one episode from its trajectory row (`Batch.append_jsonl`'s), or None
+        when it has none.
 
         `mean_reward` is the episode's total reward, `success_rate` 1 for a total above 0, else
         0; a metric of predictions is the `score` of the last observation's metadata when its
-        `metric` names this one and its `split` is `test` (what `submit()` reports).
+        `metric` names this one and its `split` is `test` (what `submit()` reports). A failed
+        episode has no score.
         """
-        if trajectory.failed:
+        if row.get("failure"):
             return None
-        reward = trajectory.reward or 0.0
+        reward = row.get("reward") or 0.0
         if self.metric == "mean_reward":
-            return reward
+            return float(reward)
         if self.metric == "success_rate":
             return float(reward > 0)
-        last = trajectory.last_observation
-        metadata = getattr(last, "metadata", None) or {}
+        metadata = (row.get("last_observation") or {}).get("metadata") or {}
         reported = metadata.get("metric") == self.metric and metadata.get("split") == "test"
         score = metadata.get("score")
         if reported and isinstance(score, int | float) and not isinstance(score, bool):

@@ -9,6 +9,7 @@ from importlib import import_module
 SUBCOMMANDS = {
     "check": "envtorch.cli.check",
     "demo": "envtorch.cli.demo",
+    "eval": "envtorch.cli.eval",
     "init": "envtorch.cli.init",
     "list": "envtorch.cli.list_envs",
     "serve": "envtorch.cli.serve",

@@ -17,7 +17,7 @@ def run(args: argparse.Namespace) -> int:
 
     for env_id, spec in registered().items():
         target = spec.entry_point if isinstance(spec.entry_point, str) else repr(spec.entry_point)
-        print(f"{env_id:<20} {target}")
+        print(f"{env_id:<24} {target}")
     for prefix, factory in sorted(PREFIXES.items()):
-        print(f"{prefix + ':NAME':<20} {factory}")
+        print(f"{prefix + ':NAME':<24} {factory}")
     return 0

@@ -11,6 +11,9 @@ from typing import Any
 from envtorch.cli.listen import add_listen_arguments
 from envtorch.server.limits import ServerLimits
 
+CALL_TIMEOUT_MARGIN = 30.0
+"""Seconds a call may take beyond a task file's longest step: the sandbox's kill grace, a reset."""
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Add this subcommand to the `envtorch` parser."""
@@ -49,8 +52,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--call-timeout",
         type=float,
-        default=defaults.call_timeout,
-        help=f"seconds one env call may take (default: {defaults.call_timeout:g})",
+        help=f"seconds one env call may take (default: {defaults.call_timeout:g}, or a task "
+        f"file's longest step timeout plus {CALL_TIMEOUT_MARGIN:g} if that is more)",
     )
     parser.add_argument(
         "--max-message-bytes",
@@ -84,7 +87,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted; a bad target or limit is one line on stderr and exit status 2."""
     from envtorch.core import EnvtorchError
-    from envtorch.registry import resolve
+    from envtorch.registry import resolve, task_file_of
     from envtorch.server import create_app
     from envtorch.server.background import serve_forever
 
@@ -92,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         limits = ServerLimits(
             max_sessions=args.max_sessions,
             idle_timeout=args.idle_timeout or None,
-            call_timeout=args.call_timeout,
+            call_timeout=args.call_timeout or _call_timeout(task_file_of(args.target)),
             max_message_bytes=args.max_message_bytes,
             max_connections=args.max_connections,
             handshake_timeout=args.handshake_timeout,
@@ -107,6 +110,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     serve_forever(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0
+
+
+def _call_timeout(task_file: Any) -> float:
+    """The default call timeout, raised to let a task file's longest step run to its end."""
+    longest = task_file.longest_step() if task_file is not None else None
+    default = ServerLimits().call_timeout
+    return default if longest is None else max(default, longest + CALL_TIMEOUT_MARGIN)
 
 
 def keyword_arguments(pairs: list[str]) -> dict[str, Any]:
