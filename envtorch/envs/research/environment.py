@@ -116,6 +116,7 @@ class ResearchEnv(PythonEnv):
         )
         if self._submitted is None and not observation.killed and self._budget_spent():
             self._submit_as_it_is()
+            observation.truncated = True
         if self._validated is not None:
             observation.metadata["validation"] = self._validated
         if self._submitted is not None:
