@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from envtorch.core import CannotFork
+from envtorch.core import CannotFork, ResetNeeded
 from envtorch.envs.python.environment import CodeAction, CodeObservation, PythonEnv
 from envtorch.envs.research import submission
 from envtorch.envs.research.data import load_splits
@@ -163,7 +163,8 @@ class ResearchEnv(PythonEnv):
 
     def _score(self, split: str) -> dict[str, Any]:
         """The metric of the workspace's submission on `split`; `SubmissionError` saying why not."""
-        assert self._session is not None
+        if self._session is None:
+            raise ResetNeeded("validate() and submit() score an episode's workspace: reset first")
         try:
             data = self._session.read_file(SUBMISSION, submission.MAX_SUBMISSION_BYTES)
         except FileNotFoundError:
