@@ -41,9 +41,8 @@ def test_the_host_reads_workspace_files_and_refuses_what_is_hostile(sandbox):
                 session.read_file(path, 4096)
         with pytest.raises(FileNotFoundError, match="does not exist in the workspace"):
             session.read_file("absent.csv", 100)
-        with sandbox.open() as other:
-            with pytest.raises(FileNotFoundError):
-                other.read_file("plain.csv", 100)
+        with sandbox.open() as other, pytest.raises(FileNotFoundError):
+            other.read_file("plain.csv", 100)
     with pytest.raises(SessionDead):
         session.read_file("plain.csv", 100)
 

@@ -33,7 +33,7 @@ def test_a_scripted_agent_trains_validates_submits_and_passes_the_threshold(tmp_
     threshold = task_file_of("digits-classification").evaluation.threshold
     assert report.passed and episode.score > threshold and episode.steps == 3
     row = json.loads((tmp_path / "run.jsonl").read_text())
-    training, validation, submission = row["steps"][1:] + [{"observation": row["last_observation"]}]
+    training, validation, submission = [*row["steps"][1:], {"observation": row["last_observation"]}]
     assert training["action"]["training"] is True
     assert validation["observation"]["metadata"]["validation"]["split"] == "validation"
     metadata = submission["observation"]["metadata"]
