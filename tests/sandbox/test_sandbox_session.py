@@ -316,7 +316,7 @@ def test_a_zygote_that_does_not_answer_is_replaced_and_its_sessions_live_on(monk
 def test_unavailable_cgroups_are_tried_once_whatever_happens_to_the_zygote(monkeypatch):
     calls = []
 
-    def unavailable(owner):
+    def unavailable(owner, cpu):
         calls.append(owner)
         return None, "cgroup caps skipped (no writable cgroup): test"
 
