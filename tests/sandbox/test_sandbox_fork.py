@@ -66,12 +66,12 @@ def test_the_forked_process_freezes_and_its_other_processes_end(session):
     marker = "4244.25"
     session.execute(f"import subprocess\nsleeper = subprocess.Popen(['sleep', '{marker}'])")
     before = session.pid
-    assert _running(marker)
+    assert wait_until(lambda: _running(marker), timeout=10)
     (copy,) = session.fork(1)
     try:
         assert session.pid != before and copy.pid != before
         assert _state(before) == "T"
-        wait_until(lambda: not _running(marker), timeout=10)
+        assert wait_until(lambda: not _running(marker), timeout=10)
         assert session.execute("sleeper.poll() is None").success
     finally:
         copy.close()
@@ -88,7 +88,7 @@ def test_closing_the_whole_family_ends_every_process(sandbox):
         each.close()
     assert Path(f"/proc/{root}").exists()
     family[-1].close()
-    wait_until(lambda: all(gone(pid) for pid in pids), timeout=10)
+    assert wait_until(lambda: all(gone(pid) for pid in pids), timeout=10)
 
 
 def test_a_fork_of_a_fork_keeps_the_state(session):
