@@ -223,7 +223,8 @@ def test_client_sends_the_token_from_the_environment(monkeypatch):
 
 @pytest.fixture
 def pinging_url(env_type):
-    """A server that pings every 0.3 s and drops a client that does not pong within 1.5 s."""
+    """A server that pings every 0.3 s and drops a client that does not pong within 2.5 s (the
+    sync client reads pings every second, so a loaded machine has 1.5 s of slack)."""
     import uvicorn
 
     config = uvicorn.Config(
@@ -233,7 +234,7 @@ def pinging_url(env_type):
         log_level="warning",
         ws="websockets-sansio",
         ws_ping_interval=0.3,
-        ws_ping_timeout=1.5,
+        ws_ping_timeout=2.5,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -249,7 +250,7 @@ def test_an_idle_sync_client_answers_pings_and_keeps_its_session(pinging_url, en
     with EnvClient(pinging_url, env_type) as env:
         env.reset()
         env.step(env_type.action_type(note="before"))
-        time.sleep(3.5)
+        time.sleep(4.0)
         assert env.step(env_type.action_type(note="after")).count == 2
 
 
@@ -257,8 +258,8 @@ def test_an_async_client_answers_pings_while_waiting(pinging_url, env_type):
     async def episode():
         async with AsyncEnvClient(pinging_url, env_type) as env:
             await env.reset()
-            await asyncio.sleep(3.5)
-            slow = await env.step(env_type.action_type(note="slow", sleep=2.5))
+            await asyncio.sleep(4.0)
+            slow = await env.step(env_type.action_type(note="slow", sleep=3.5))
             assert slow.count == 1
 
     asyncio.run(episode())
