@@ -18,9 +18,13 @@ pytestmark = pytest.mark.timeout(120)
 
 
 def wait_for(browser, predicate, timeout: float = 30.0):
+    """Poll `predicate` until it holds; an element the page re-rendered mid-read is read again."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(browser, timeout).until(lambda driver: predicate(driver))
+    return WebDriverWait(
+        browser, timeout, ignored_exceptions=(StaleElementReferenceException,)
+    ).until(lambda driver: predicate(driver))
 
 
 def by_id(browser, name: str):
