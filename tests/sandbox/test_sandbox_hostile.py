@@ -20,6 +20,7 @@ from envtorch.sandbox.bwrap import python_binds
 from envtorch.sandbox.cgroups import CgroupTree
 from envtorch.sandbox.guest.channel import frame_limit
 from tests.sandbox.conftest import PAIRINGS
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 ACROSS_FORKS = pytest.mark.parametrize("pairing", PAIRINGS, indirect=True)
@@ -295,12 +296,9 @@ def test_closing_a_session_ends_its_detached_processes(sandbox):
     session.execute(
         f"import subprocess\nsubprocess.Popen(['sleep', '{marker}'], start_new_session=True)"
     )
-    assert _processes_running(marker)
+    assert wait_until(lambda: _processes_running(marker))
     session.close()
-    deadline = time.monotonic() + 5
-    while _processes_running(marker) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not _processes_running(marker)
+    assert wait_until(lambda: not _processes_running(marker), timeout=5)
 
 
 def _processes_running(marker):
