@@ -45,6 +45,7 @@ _LAZY = {
     "AsyncEnvClient": "envtorch.client",
     "ServerError": "envtorch.wire",
     "LocalProcessProvider": "envtorch.providers",
+    "DockerProvider": "envtorch.providers",
     "Collector": "envtorch.collect",
     "PolicyInput": "envtorch.collect",
     "PolicyOutput": "envtorch.collect",

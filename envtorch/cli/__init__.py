@@ -7,6 +7,7 @@ import sys
 from importlib import import_module
 
 SUBCOMMANDS = {
+    "build": "envtorch.cli.build",
     "check": "envtorch.cli.check",
     "demo": "envtorch.cli.demo",
     "eval": "envtorch.cli.eval",

@@ -161,15 +161,10 @@ once installed (`pip install -e .`).
     pip install -e . pytest && pytest
     envtorch check {env_id}
     envtorch serve {env_id}
-"""
 
-DOCKERFILE = """\
-FROM python:3.11-slim
-WORKDIR /app
-COPY . /app
-RUN pip install --no-cache-dir /app
-EXPOSE 8000
-CMD ["envtorch", "serve", "{env_id}", "--host", "0.0.0.0", "--port", "8000"]
+`envtorch build .` makes a container image of it from the Dockerfile here (the envtorch it runs
+installs itself and this package into the image; see envtorch's Deploy section), and
+`EnvClient.from_docker_image("envtorch-{env_id}")` runs it.
 """
 
 
@@ -196,6 +191,8 @@ def run(args: argparse.Namespace) -> int:
 
 def scaffold(name: str, directory: Path | None = None) -> Path:
     """Write a new environment package for `name` and return its folder."""
+    from envtorch.providers.image import dockerfile
+
     names = _names(name)
     root = directory if directory is not None else Path(names["distribution"])
     if root.exists() and any(root.iterdir()):
@@ -203,7 +200,6 @@ def scaffold(name: str, directory: Path | None = None) -> Path:
     files = {
         "pyproject.toml": PYPROJECT,
         "README.md": README,
-        "Dockerfile": DOCKERFILE,
         f"{names['package']}/__init__.py": INIT,
         f"{names['package']}/environment.py": ENVIRONMENT,
         "tests/test_environment.py": TESTS,
@@ -212,6 +208,7 @@ def scaffold(name: str, directory: Path | None = None) -> Path:
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(template.format(**names))
+    (root / "Dockerfile").write_text(dockerfile(names["env_id"]))
     return root
 
 

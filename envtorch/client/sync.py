@@ -38,6 +38,30 @@ class EnvClient(BaseEnvClient):
     recognised by its id and dropped.
     """
 
+    _container: Any = None
+
+    @classmethod
+    def from_docker_image(
+        cls, image: str, env_type: Any = None, *, resources: Any = None, **options: Any
+    ) -> EnvClient:
+        """A client on a new container of `image` (an image `envtorch build` made), once the
+        server in it is healthy; `close()` stops and removes the container.
+
+        `resources` (a task file's `Resources`) caps the container as `DockerProvider` does;
+        `options` are those of `EnvClient`.
+        """
+        from envtorch.providers.docker import DockerProvider
+
+        container = DockerProvider(image, resources=resources)
+        container.start()
+        try:
+            client = cls(container.url, env_type, **options)
+        except BaseException:
+            container.stop()
+            raise
+        client._container = container
+        return client
+
     def _start(self) -> None:
         """Fetch the schema when no env type was given, connect, and start the keepalive."""
         if self._types is None:
@@ -97,6 +121,8 @@ class EnvClient(BaseEnvClient):
             with contextlib.suppress(EnvtorchError, TimeoutError, OSError):
                 self._exchange(self._close_call(), CLOSE_TIMEOUT)
             self._connection.close()
+            if self._container is not None:
+                self._container.stop()
 
     def __enter__(self) -> EnvClient:
         return self

@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import http.client
+import itertools
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from envtorch.client import EnvClient
+from envtorch.collect import Collector
+from envtorch.envs.python import CodeAction, PythonEnv
+from envtorch.providers import DockerProvider, ProviderError
+from envtorch.providers.image import build_image
+from envtorch.taskfile import Resources
+from tests.providers.containers import (
+    base_image,
+    containers_of,
+    engine,
+    failing_image,
+    shared_image,
+)
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(scope="session")
+def image() -> str:
+    return shared_image(
+        "python-math", lambda tag: build_image("python-math", tag=tag, base=base_image())
+    )
+
+
+def health(url: str) -> int:
+    host, port = url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=5)
+    try:
+        connection.request("GET", "/health")
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_a_client_from_an_image_runs_sandboxed_python_in_a_capped_container(image):
+    resources = Resources(memory="512M", cpu=1.5)
+    env = EnvClient.from_docker_image(image, PythonEnv, resources=resources)
+    container = env._container.container
+    try:
+        assert env.url.startswith("http://127.0.0.1:") and health(env.url) == 200
+        env.reset(task={"question": "6 * 7", "answer": 42})
+        observation = env.step(CodeAction(code="import os\nprint(os.getuid())\n6 * 7"))
+        assert observation.value == 42 and int(observation.stdout) not in (0, os.getuid())
+        assert observation.reward == 1.0 and observation.done
+        attributes = engine().api.inspect_container(container.id)
+        host = attributes["HostConfig"]
+        assert host["Memory"] == 512 * 2**20 and host["NanoCpus"] == 1_500_000_000
+        assert {"SYS_ADMIN", "NET_ADMIN"} <= {cap.removeprefix("CAP_") for cap in host["CapAdd"]}
+        bindings = attributes["NetworkSettings"]["Ports"]["8000/tcp"]
+        assert {binding["HostIp"] for binding in bindings} == {"127.0.0.1"}
+    finally:
+        env.close()
+    assert container.id not in {c.id for c in containers_of(image)}
+
+
+def test_several_containers_feed_one_collector(image):
+    with ThreadPoolExecutor(3) as pool:
+        providers = list(pool.map(lambda _: DockerProvider(image), range(3)))
+        urls = list(pool.map(DockerProvider.start, providers))
+    try:
+        assert len(set(urls)) == 3
+        servers = itertools.cycle(providers)
+        lock = threading.Lock()
+        used = []
+
+        def envs() -> EnvClient:
+            with lock:
+                provider = next(servers)
+                used.append(provider.url)
+            return provider.client(PythonEnv)
+
+        def policy(inputs):
+            return [CodeAction(code=item.observation.prompt) for item in inputs]
+
+        tasks = [{"question": f"{n} + {n}", "answer": 2 * n} for n in range(12)]
+        collector = Collector(
+            envs, policy, tasks, batch_size=12, concurrency=6, total=12, progress=False
+        )
+        trajectories = [t for batch in collector for t in batch]
+        assert len(trajectories) == 12
+        assert all(t.failure is None and t.reward == 1.0 for t in trajectories)
+        assert set(used) == set(urls)
+    finally:
+        with ThreadPoolExecutor(3) as pool:
+            list(pool.map(DockerProvider.stop, providers))
+
+
+def test_a_container_that_exits_fails_start_with_its_log_and_is_removed():
+    failing = failing_image()
+    provider = DockerProvider(failing, startup_timeout=60)
+    with pytest.raises(ProviderError, match=r"(?s)exited with code 3.*no env served here"):
+        provider.start()
+    assert provider.container is None
+    assert wait_until(lambda: containers_of(failing) == [], timeout=20)
+
+
+def test_stop_removes_the_container_and_is_idempotent(image):
+    provider = DockerProvider(image)
+    provider.start()
+    container_id = provider.container.id
+    started = time.monotonic()
+    provider.stop()
+    provider.stop()
+    assert time.monotonic() - started < 30
+    assert container_id not in {c.id for c in containers_of(image)}
+    with pytest.raises(ProviderError, match="not started"):
+        provider.client(PythonEnv)
+
+
+def test_no_engine_is_one_clear_error(monkeypatch, tmp_path):
+    pytest.importorskip("docker", reason="needs the docker extra")
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/nothing.sock")
+    with pytest.raises(ProviderError, match="no container engine answers at unix://"):
+        DockerProvider("envtorch-echo").start()
