@@ -46,6 +46,7 @@ _LAZY = {
     "ServerError": "envtorch.wire",
     "LocalProcessProvider": "envtorch.providers",
     "DockerProvider": "envtorch.providers",
+    "KubernetesProvider": "envtorch.providers",
     "Collector": "envtorch.collect",
     "PolicyInput": "envtorch.collect",
     "PolicyOutput": "envtorch.collect",

@@ -49,9 +49,7 @@ def shared_image(name: str, build: Callable[[str], object]) -> str:
     of this source tree has it yet."""
     client = engine()
     tag = f"envtorch-test-{name}:{_fingerprint(client)}"
-    lock_path = Path(tempfile.gettempdir(), "envtorch-test-images.lock")
-    with open(lock_path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with _lock(name):
         if not client.images.list(name=tag):
             build(tag)
             _remove_older_tags(client, name, tag)
@@ -66,9 +64,7 @@ def failing_image() -> str:
         f"FROM {base_image()}\n"
         'CMD ["python3", "-c", "print(\'no env served here\'); raise SystemExit(3)"]\n'
     )
-    lock_path = Path(tempfile.gettempdir(), "envtorch-test-images.lock")
-    with open(lock_path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with _lock("failing"):
         if not client.images.list(name=tag):
             client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
     return tag
@@ -77,6 +73,14 @@ def failing_image() -> str:
 def containers_of(image: str) -> list:
     """Every container, running or not, made from `image`."""
     return engine().containers.list(all=True, filters={"ancestor": image})
+
+
+@contextlib.contextmanager
+def _lock(name: str):
+    """A machine-wide lock on building test image `name`."""
+    with open(Path(tempfile.gettempdir(), f"envtorch-test-image-{name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def _fingerprint(client) -> str:

@@ -13,25 +13,15 @@ from envtorch.client import EnvClient
 from envtorch.collect import Collector
 from envtorch.envs.python import CodeAction, PythonEnv
 from envtorch.providers import DockerProvider, ProviderError
-from envtorch.providers.image import build_image
 from envtorch.taskfile import Resources
 from tests.providers.containers import (
-    base_image,
     containers_of,
     engine,
     failing_image,
-    shared_image,
 )
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(300)
-
-
-@pytest.fixture(scope="session")
-def image() -> str:
-    return shared_image(
-        "python-math", lambda tag: build_image("python-math", tag=tag, base=base_image())
-    )
 
 
 def health(url: str) -> int:
@@ -44,9 +34,9 @@ def health(url: str) -> int:
         connection.close()
 
 
-def test_a_client_from_an_image_runs_sandboxed_python_in_a_capped_container(image):
+def test_a_client_from_an_image_runs_sandboxed_python_in_a_capped_container(python_math_image):
     resources = Resources(memory="512M", cpu=1.5)
-    env = EnvClient.from_docker_image(image, PythonEnv, resources=resources)
+    env = EnvClient.from_docker_image(python_math_image, PythonEnv, resources=resources)
     container = env._container.container
     try:
         assert env.url.startswith("http://127.0.0.1:") and health(env.url) == 200
@@ -62,12 +52,12 @@ def test_a_client_from_an_image_runs_sandboxed_python_in_a_capped_container(imag
         assert {binding["HostIp"] for binding in bindings} == {"127.0.0.1"}
     finally:
         env.close()
-    assert container.id not in {c.id for c in containers_of(image)}
+    assert container.id not in {c.id for c in containers_of(python_math_image)}
 
 
-def test_several_containers_feed_one_collector(image):
+def test_several_containers_feed_one_collector(python_math_image):
     with ThreadPoolExecutor(3) as pool:
-        providers = list(pool.map(lambda _: DockerProvider(image), range(3)))
+        providers = list(pool.map(lambda _: DockerProvider(python_math_image), range(3)))
         urls = list(pool.map(DockerProvider.start, providers))
     try:
         assert len(set(urls)) == 3
@@ -106,15 +96,15 @@ def test_a_container_that_exits_fails_start_with_its_log_and_is_removed():
     assert wait_until(lambda: containers_of(failing) == [], timeout=20)
 
 
-def test_stop_removes_the_container_and_is_idempotent(image):
-    provider = DockerProvider(image)
+def test_stop_removes_the_container_and_is_idempotent(python_math_image):
+    provider = DockerProvider(python_math_image)
     provider.start()
     container_id = provider.container.id
     started = time.monotonic()
     provider.stop()
     provider.stop()
     assert time.monotonic() - started < 30
-    assert container_id not in {c.id for c in containers_of(image)}
+    assert container_id not in {c.id for c in containers_of(python_math_image)}
     with pytest.raises(ProviderError, match="not started"):
         provider.client(PythonEnv)
 
