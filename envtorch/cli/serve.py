@@ -87,29 +87,36 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted; a bad target or limit is one line on stderr and exit status 2."""
     from envtorch.core import EnvtorchError
-    from envtorch.registry import resolve, task_file_of
-    from envtorch.server import create_app
     from envtorch.server.background import serve_forever
 
     try:
-        limits = ServerLimits(
-            max_sessions=args.max_sessions,
-            idle_timeout=args.idle_timeout or None,
-            call_timeout=args.call_timeout or _call_timeout(task_file_of(args.target)),
-            max_message_bytes=args.max_message_bytes,
-            max_connections=args.max_connections,
-            handshake_timeout=args.handshake_timeout,
-        )
-        kwargs = keyword_arguments(args.kwarg)
-        if args.render_mode is not None:
-            kwargs["render_mode"] = args.render_mode
-        factory = partial(resolve(args.target), **kwargs)
-        app = create_app(factory, limits=limits)
+        app = app_of(args)
     except (EnvtorchError, ValueError) as error:
         print(f"envtorch serve: error: {error}", file=sys.stderr)
         return 2
     serve_forever(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0
+
+
+def app_of(args: argparse.Namespace) -> Any:
+    """The app `envtorch serve` serves for these arguments; a bad target or limit raises
+    `EnvtorchError` or `ValueError`."""
+    from envtorch.registry import resolve, task_file_of
+    from envtorch.server import create_app
+
+    limits = ServerLimits(
+        max_sessions=args.max_sessions,
+        idle_timeout=args.idle_timeout or None,
+        call_timeout=args.call_timeout or _call_timeout(task_file_of(args.target)),
+        max_message_bytes=args.max_message_bytes,
+        max_connections=args.max_connections,
+        handshake_timeout=args.handshake_timeout,
+    )
+    kwargs = keyword_arguments(args.kwarg)
+    if args.render_mode is not None:
+        kwargs["render_mode"] = args.render_mode
+    factory = partial(resolve(args.target), **kwargs)
+    return create_app(factory, limits=limits)
 
 
 def _call_timeout(task_file: Any) -> float:

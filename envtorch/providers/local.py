@@ -108,11 +108,13 @@ class LocalProcessProvider:
         return f"LocalProcessProvider({self.target!r}, url={self.url!r})"
 
     def _command(self) -> list[str]:
-        command = [sys.executable, "-m", "envtorch", "serve", self.target]
-        command += ["--host", "127.0.0.1", "--port", "0"]
-        for name, value in self.serve_options.items():
-            command += [f"--{name.replace('_', '-')}", str(value)]
-        return command
+        command = [
+            sys.executable,
+            "-m",
+            "envtorch",
+            *serve_arguments(self.target, self.serve_options),
+        ]
+        return [*command, "--host", "127.0.0.1", "--port", "0"]
 
     def _wait_until_serving(self) -> str:
         """The URL the child announced, once its `/health` answers."""
@@ -138,6 +140,15 @@ class LocalProcessProvider:
             if line.startswith(SERVING_ON):
                 return line.removeprefix(SERVING_ON).strip()
         return None
+
+
+def serve_arguments(target: str, serve_options: dict[str, Any]) -> list[str]:
+    """The `envtorch serve` arguments for `target` and its options as flags
+    (`max_sessions=64` gives `--max-sessions 64`)."""
+    arguments = ["serve", target]
+    for name, value in serve_options.items():
+        arguments += [f"--{name.replace('_', '-')}", str(value)]
+    return arguments
 
 
 def _healthy(url: str) -> bool:

@@ -94,12 +94,14 @@ def _url_host(host: str) -> str:
 
 
 @contextmanager
-def serve_in_thread(app: Any, *, startup_timeout: float = 30.0) -> Iterator[str]:
-    """Serve `app` (from `create_app`) on 127.0.0.1 and a free port; yield its `http://` URL.
+def serve_in_thread(
+    app: Any, *, host: str = "127.0.0.1", startup_timeout: float = 30.0
+) -> Iterator[str]:
+    """Serve `app` (from `create_app`) on `host` and a free port; yield its `http://` URL.
 
     On exit the server shuts down gracefully, which closes every session's env.
     """
-    server = uvicorn.Server(uvicorn_config(app))
+    server = uvicorn.Server(uvicorn_config(app, host=host))
     thread = threading.Thread(target=server.run, name="envtorch-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + startup_timeout
@@ -109,7 +111,7 @@ def serve_in_thread(app: Any, *, startup_timeout: float = 30.0) -> Iterator[str]
         time.sleep(0.005)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://{_url_host(host)}:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=30)
