@@ -47,6 +47,7 @@ _LAZY = {
     "LocalProcessProvider": "envtorch.providers",
     "DockerProvider": "envtorch.providers",
     "KubernetesProvider": "envtorch.providers",
+    "RayProvider": "envtorch.providers",
     "Collector": "envtorch.collect",
     "PolicyInput": "envtorch.collect",
     "PolicyOutput": "envtorch.collect",
