@@ -32,10 +32,15 @@ def _research(block: str) -> bool:
     return "envtorch.envs.research" in block
 
 
+def _ray(block: str) -> bool:
+    """A block of the Ray section, which needs the `ray` extra and a Ray head."""
+    return "RayProvider" in block
+
+
 def test_readme_examples_run_in_order_without_the_extras(monkeypatch):
     for extra in EXTRAS:
         monkeypatch.setitem(sys.modules, extra, None)
-    namespace = _run([block for block in BLOCKS if not _research(block)])
+    namespace = _run([block for block in BLOCKS if not _research(block) and not _ray(block)])
     assert namespace["obs"].value == 4_900_000
     assert namespace["obs"].reward == 1.0
     assert namespace["batch"].rewards() == [1.0, 0.0] * 4
@@ -45,6 +50,13 @@ def test_readme_examples_run_in_order_without_the_extras(monkeypatch):
 def test_the_readme_research_example_runs_with_the_research_extra():
     namespace = _run([block for block in BLOCKS if _research(block)])
     assert namespace["obs"].reward == 1.0 and namespace["obs"].done
+
+
+def test_the_readme_ray_example_runs_on_a_ray_head(ray_head, monkeypatch):
+    monkeypatch.setenv("RAY_ADDRESS", ray_head)
+    namespace = _run([block for block in BLOCKS if _ray(block)])
+    assert namespace["values"] == [42] * 8
+    assert namespace["cluster"].servers == []
 
 
 def test_the_readme_guess_env_passes_the_checker():
