@@ -1,25 +1,18 @@
 """Every Python block of the README runs as written, in order, with only the core installed."""
 
-import re
 import sys
 from pathlib import Path
 
 import pytest
 
 from envtorch.env_checker import check_env
+from tests.markdown_blocks import python_blocks, run_blocks
 
 README = Path(__file__).parents[1] / "README.md"
-BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+BLOCKS = python_blocks(README)
 EXTRAS = ("datasets", "torch", "mcp", "reasoning_gym")
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def _run(blocks: list[str]) -> dict:
-    namespace: dict = {"__name__": "readme"}
-    for block in blocks:
-        exec(compile(block, str(README), "exec"), namespace)
-    return namespace
 
 
 def test_the_readme_has_examples():
@@ -40,7 +33,9 @@ def _ray(block: str) -> bool:
 def test_readme_examples_run_in_order_without_the_extras(monkeypatch):
     for extra in EXTRAS:
         monkeypatch.setitem(sys.modules, extra, None)
-    namespace = _run([block for block in BLOCKS if not _research(block) and not _ray(block)])
+    namespace = run_blocks(
+        [block for block in BLOCKS if not _research(block) and not _ray(block)], README
+    )
     assert namespace["obs"].value == 4_900_000
     assert namespace["obs"].reward == 1.0
     assert namespace["batch"].rewards() == [1.0, 0.0] * 4
@@ -48,17 +43,17 @@ def test_readme_examples_run_in_order_without_the_extras(monkeypatch):
 
 
 def test_the_readme_research_example_runs_with_the_research_extra():
-    namespace = _run([block for block in BLOCKS if _research(block)])
+    namespace = run_blocks([block for block in BLOCKS if _research(block)], README)
     assert namespace["obs"].reward == 1.0 and namespace["obs"].done
 
 
 def test_the_readme_ray_example_runs_on_a_ray_head(ray_head, monkeypatch):
     monkeypatch.setenv("RAY_ADDRESS", ray_head)
-    namespace = _run([block for block in BLOCKS if _ray(block)])
+    namespace = run_blocks([block for block in BLOCKS if _ray(block)], README)
     assert namespace["values"] == [42] * 8
     assert namespace["cluster"].servers == []
 
 
 def test_the_readme_guess_env_passes_the_checker():
-    namespace = _run([next(b for b in BLOCKS if "class GuessEnv" in b)])
+    namespace = run_blocks([next(b for b in BLOCKS if "class GuessEnv" in b)], README)
     assert len(check_env(namespace["GuessEnv"]).passed) == 10
