@@ -25,6 +25,10 @@ class Capture:
         os.lseek(self._fd, 0, os.SEEK_SET)
         os.dup2(self._fd, self._target)
 
+    def close(self) -> None:
+        """Close the memory file; `target` keeps whatever it points at."""
+        os.close(self._fd)
+
     def text(self, limit: int) -> str:
         """What was written since the last rewind, cut to `limit` bytes with a marker."""
         size = os.fstat(self._fd).st_size
@@ -58,6 +62,11 @@ class Streams:
         self.stderr.rewind()
         sys.stdout = self._python_stdout
         sys.stderr = self._python_stderr
+
+    def close(self) -> None:
+        """Close both memory files."""
+        self.stdout.close()
+        self.stderr.close()
 
     def flush(self) -> None:
         """Flush whatever stream objects the executed code left in `sys`."""

@@ -51,7 +51,7 @@ def fork_copies(count: int, workspace_size: int) -> socket.socket | list[socket.
             signal.signal(signal.SIGCHLD, reap_children)
             random.setstate(rng_state)
             for end in (*host_ends, host_end):
-                end.detach()
+                end.close()
             try:
                 _become_copy(guest_end, workspace, workspace_size)
             except BaseException as error:

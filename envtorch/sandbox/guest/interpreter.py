@@ -13,6 +13,7 @@ import array
 import ast
 import builtins
 import linecache
+import os
 import signal
 import socket
 import traceback
@@ -101,9 +102,12 @@ class Interpreter:
             end.close()
 
     def _continue_as_copy(self, sock: socket.socket) -> None:
-        self._sock.detach()
+        """Serve on the copy's own socket and captures; the session's descriptors, pointing at
+        `/dev/null` by now, are closed, so that nested forks do not pile them up."""
+        os.close(self._sock.detach())
         self._sock = sock
         self._reader = FrameReader(sock, _host_messages, HOST_FRAME_LIMIT)
+        self._streams.close()
         self._streams = Streams()
         sock.sendall(pack(Hello()))
 
