@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from envtorch.core.extras import import_optional
 from envtorch.providers.image import SERVER_PORT
-from envtorch.providers.local import ProviderError, _healthy
+from envtorch.providers.local import ProviderError, healthy
 from envtorch.wire import TOKEN_VARIABLE
 
 if TYPE_CHECKING:
@@ -123,7 +123,7 @@ class DockerProvider:
     def _wait_until_serving(self) -> str:
         deadline = time.monotonic() + self.startup_timeout
         url = None
-        while url is None or not _healthy(url):
+        while url is None or not healthy(url):
             self.container.reload()
             if self.container.status in ("exited", "dead"):
                 raise ProviderError(

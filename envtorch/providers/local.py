@@ -120,7 +120,7 @@ class LocalProcessProvider:
         """The URL the child announced, once its `/health` answers."""
         assert self.process is not None
         deadline = time.monotonic() + self.startup_timeout
-        while (url := self._announced_url()) is None or not _healthy(url):
+        while (url := self._announced_url()) is None or not healthy(url):
             if self.process.poll() is not None:
                 raise ProviderError(
                     f"envtorch serve {self.target} exited with code {self.process.returncode}:\n"
@@ -151,7 +151,7 @@ def serve_arguments(target: str, serve_options: dict[str, Any]) -> list[str]:
     return arguments
 
 
-def _healthy(url: str) -> bool:
+def healthy(url: str) -> bool:
     """True once the server at `url` answers `/health` (with the token it shares with us)."""
     parts = urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=1.0)

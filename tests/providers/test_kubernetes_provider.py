@@ -14,7 +14,7 @@ import yaml
 from envtorch.client import EnvClient
 from envtorch.envs.python import CodeAction, PythonEnv
 from envtorch.providers import KubernetesProvider, ProviderError
-from envtorch.providers.local import _healthy
+from envtorch.providers.local import healthy
 from envtorch.taskfile import Resources
 from tests.waiting import wait_until
 
@@ -90,7 +90,7 @@ def test_the_generated_pods_run_under_podman_kube_play(python_math_image, tmp_pa
     try:
         assert played.returncode == 0, played.stderr
         urls = [f"http://127.0.0.1:{port}" for port in ports]
-        assert wait_until(lambda: all(_healthy(url) for url in urls), timeout=60)
+        assert wait_until(lambda: all(healthy(url) for url in urls), timeout=60)
         for replica, url in enumerate(urls):
             with EnvClient(url, PythonEnv) as env:
                 env.reset(task={"question": f"{replica} + 40", "answer": replica + 40})
