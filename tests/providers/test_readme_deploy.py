@@ -1,0 +1,24 @@
+import contextlib
+
+import pytest
+
+from tests.providers.containers import engine
+from tests.test_readme import BLOCKS, README, in_containers
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def test_the_readme_deploy_example_runs_in_containers(python_math_image):
+    client = engine()
+    client.images.get(python_math_image).tag("envtorch-python-math")
+    namespace: dict = {"__name__": "readme"}
+    try:
+        for block in filter(in_containers, BLOCKS):
+            exec(compile(block, str(README), "exec"), namespace)
+    finally:
+        for server in namespace.get("servers", []):
+            server.stop()
+        with contextlib.suppress(Exception):
+            client.images.remove("envtorch-python-math")
+    assert namespace["reward"] == 1.0
+    assert namespace["rewards"] == [1.0] * 8
