@@ -33,7 +33,9 @@ class DockerProvider:
     published on 127.0.0.1 at a port the engine picks. `resources` (a task file's `Resources`)
     caps the container's memory and CPUs. The container gets the privileges the sandbox needs
     (`SANDBOX_CAPABILITIES`) and `ENVTORCH_TOKEN` when it is set here.
-    A container that exits or stays unhealthy fails `start()` with its log, and is removed.
+    A container that exits or stays unhealthy fails `start()` with its log, and is removed; so
+    is a started one when its provider is garbage-collected. Containers carry the label
+    `envtorch=server`, to find those a killed parent left behind.
 
         with DockerProvider("envtorch-python", resources=Resources(memory="1G", cpu=2)) as box:
             env = box.client(PythonEnv)
@@ -98,6 +100,10 @@ class DockerProvider:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.stop(timeout=5.0)
 
     def __repr__(self) -> str:
         return f"DockerProvider({self.image!r}, url={self.url!r})"

@@ -84,9 +84,9 @@ def build_image(
             shutil.copytree(package, context, ignore=_SKIPPED)
         else:
             context.mkdir()
-        requirements = [str(_envtorch_source(envtorch_source))]
+        requirements = [_copied(_envtorch_source(envtorch_source), Path(folder, "envtorch"))]
         if package:
-            requirements.append(str(package.resolve()))
+            requirements.append(_copied(package, Path(folder, "package")))
         _pip_install(requirements, context / SITE)
         if not package:
             _copy_module_of(target, context / SITE)
@@ -127,6 +127,15 @@ def _envtorch_source(source: str | Path | None) -> Path:
         "this envtorch is not a checkout (pip install -e); give envtorch build "
         "--envtorch PATH, a checkout or wheel of envtorch"
     )
+
+
+def _copied(source: Path, destination: Path) -> str:
+    """A copy of a source tree (a wheel as it is), so that pip builds outside the original and
+    several builds of one checkout can run at once."""
+    if source.is_file():
+        return str(source)
+    shutil.copytree(source, destination, ignore=_SKIPPED)
+    return str(destination)
 
 
 def _pip_install(requirements: list[str], site: Path) -> None:

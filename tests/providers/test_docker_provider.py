@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 import http.client
 import itertools
 import os
@@ -114,3 +115,14 @@ def test_no_engine_is_one_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/nothing.sock")
     with pytest.raises(ProviderError, match="no container engine answers at unix://"):
         DockerProvider("envtorch-echo").start()
+
+
+def test_a_forgotten_provider_removes_its_container(python_math_image):
+    provider = DockerProvider(python_math_image)
+    provider.start()
+    container_id = provider.container.id
+    del provider
+    gc.collect()
+    assert wait_until(
+        lambda: container_id not in {c.id for c in containers_of(python_math_image)}, timeout=30
+    )
