@@ -62,7 +62,7 @@ def serve_forever(app: Any, *, host: str, port: int, log_level: str) -> None:
     Once the port accepts connections, print `envtorch serving on http://HOST:PORT` on stdout,
     with the port the kernel chose under `port=0`.
     """
-    _raise_fd_limit()
+    raise_fd_limit()
     run_announcing(uvicorn_config(app, host=host, port=port, log_level=log_level))
 
 
@@ -72,7 +72,7 @@ def run_announcing(config: uvicorn.Config) -> None:
     _AnnouncingServer(config).run(sockets=[config.bind_socket()])
 
 
-def _raise_fd_limit() -> None:
+def raise_fd_limit() -> None:
     """Raise the soft limit on open files to the hard limit: more room for connections."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != hard and hard != resource.RLIM_INFINITY:

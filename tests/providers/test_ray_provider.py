@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from envtorch import Collector, MissingDependency
+from envtorch import Collector, EnvClient, MissingDependency, ServerError
 from envtorch.envs.echo import EchoAction, EchoEnv
 from envtorch.envs.python import CodeAction, PythonEnv
 from envtorch.providers import ProviderError, RayProvider
@@ -45,13 +45,19 @@ def test_episodes_spread_over_the_actors_and_stop_leaves_nothing(ray_head):
     assert all(wait_until(lambda pid=pid: gone(pid), timeout=30) for pid in pids)
 
 
-def test_a_sandboxed_python_env_runs_in_an_actor(ray_head):
+def test_a_sandboxed_python_env_runs_in_an_actor_behind_our_token(ray_head, monkeypatch):
+    monkeypatch.setenv("ENVTORCH_TOKEN", "r4y-actors")
     provider = RayProvider("python", actors=1, num_cpus=ACTOR_CPUS, address=ray_head)
     with provider, provider.client(PythonEnv) as env:
         env.reset()
         assert env.step(CodeAction(code="x = 21 * 2\nx")).value == 42
         observation = env.step(CodeAction(code="import os\nos.listdir('/')"))
         assert "work" not in observation.value
+        with (
+            pytest.raises(ServerError, match="unauthorized"),
+            EnvClient(provider.urls[0], PythonEnv, token="wrong") as intruder,
+        ):
+            intruder.reset()
 
 
 def test_an_actor_killed_mid_collection_costs_retried_episodes_not_the_collection(ray_head):
