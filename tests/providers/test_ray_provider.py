@@ -80,11 +80,13 @@ def test_an_actor_killed_mid_collection_costs_retried_episodes_not_the_collectio
                 resets.append(item.episode)
         if len(resets) >= 6 and not killed.is_set():
             killed.set()
-            ray.kill(provider.servers[0].actor)
+            ray.kill(victim.actor)
+            assert wait_until(lambda: gone(victim_pid), timeout=30)
         return [EchoAction(message="hi") for _ in inputs]
 
     with provider:
         victim = provider.servers[0]
+        victim_pid = actor_pid(victim)
         collector = Collector(
             envs,
             policy,
