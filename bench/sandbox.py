@@ -153,7 +153,7 @@ def main() -> None:
         native_trivial = statistics.median(timed(lambda: exec("x = 1", {}), runs * 10))
         steps_per_second, p99 = concurrent_steps(sandbox, 32, 5.0 * scale if args.quick else 5.0)
         pss, private = idle_session_mebibytes(sandbox, 32)
-        notes = list(sandbox.notes)
+        notes = [f"{limit}: {how}" for limit, how in sandbox.enforcement.items()]
     peer = peer_numbers()
 
     def ms(seconds: float) -> str:
