@@ -1,31 +1,32 @@
-"""Sessions: one env per session, its calls run one at a time, in the session's own thread.
+"""Sessions: one env per session, its calls run one at a time, on worker threads.
 
-Env calls are plain blocking functions, so each session owns a `SessionThread`: a slow `step()`
-holds only its own session. The thread ends when the session has been idle for a second and
-starts again with its next call, so sessions waiting for their agents hold no thread. A call
-that exceeds the call timeout gets a `timeout` error; the session lets go of its env (which is
-closed in its thread once the stuck call returns) and of that thread, and the next `reset`
-builds a fresh env.
+Env calls are plain blocking functions, so a session's calls queue in its `SessionQueue` and run
+in order on the server's shared `Workers`: a slow `step()` holds one worker and its own session,
+never the others, and a session waiting for its agent holds no thread. Workers end after a second
+idle. A call that exceeds the call timeout gets a `timeout` error; the session lets go of its env
+(which is closed once the stuck call returns) and of its queue, and the next `reset` builds a
+fresh env.
 
 The exception: an env class that declares `nonblocking = True` (it only computes, like `EchoEnv`)
 has its calls run right on the event loop, which saves the thread hop (about half of a quick
 step's cost on the server). `envtorch.core.offload.Offload` decides call by call, as in the
 Collector: after a call slower than 1 ms all the same (say, a transform that calls a remote
-judge), the session's next calls go to its thread until enough of them in a row were quick, so a
+judge), the session's next calls go to a worker until enough of them in a row were quick, so a
 mistaken declaration stalls the other sessions for one call, not for every call. Such an inline
-call cannot be cut short by the call timeout. The env factory and `close()` run in the session's
-thread (an env that the factory returns only after the call timeout is closed in another). Envs
-that do not declare it, such as the sandboxed `PythonEnv`, never run on the loop.
+call cannot be cut short by the call timeout. The env factory and `close()` run on a worker
+(an env that the factory returns only after the call timeout is closed there too). Envs that do
+not declare it, such as the sandboxed `PythonEnv`, never run on the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
-import queue
 import secrets
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -50,51 +51,87 @@ EnvCall = Callable[[Environment], Any]
 
 
 IDLE_THREAD_SECONDS = 1.0
-"""Seconds a session's thread waits for its next call before it ends; the next call starts
-another. A session waiting for its agent holds no thread, and starting one (about 0.1 ms) is
-small next to the wait that let it end."""
+"""Seconds a worker thread waits for its next call before it ends. A call that finds no worker
+idle starts one, which blocks the event loop until the thread runs (0.1 ms on a quiet machine,
+milliseconds on a loaded one); shared workers make that rare, since many sessions stepping a
+quick call each keep only a few workers busy, and sessions waiting for their agents hold none."""
 
 
-class SessionThread:
-    """Runs one session's calls in order in a daemon thread; results land in asyncio futures.
+class Workers:
+    """Threads shared by every session of a server, each running one job at a time.
 
-    The thread runs while calls come and ends after `IDLE_THREAD_SECONDS` without one; `submit`
-    starts a new one when none runs, so idle sessions hold no thread. Made on the event loop,
-    whose futures it completes. A caller that stops waiting (the call timeout) completes the
-    future itself; the call's late outcome is then dropped.
+    A job goes to an idle worker, or to a new one when every idle worker already has a job
+    waiting for it, so no job waits behind another; a worker idle for `IDLE_THREAD_SECONDS`
+    ends, and only while no job is queued.
     """
 
     def __init__(self, name: str) -> None:
-        self._loop = asyncio.get_running_loop()
         self._name = name
-        self._calls: queue.SimpleQueue[tuple[asyncio.Future[Any], Callable[[], Any]] | None] = (
-            queue.SimpleQueue()
-        )
-        self._running = threading.Lock()
-        self._thread_alive = False
+        self._jobs: deque[Callable[[], None]] = deque()
+        self._idle = 0
+        self._lock = threading.Lock()
+        self._queued = threading.Condition(self._lock)
+        self._numbers = itertools.count()
+
+    def run(self, job: Callable[[], None]) -> None:
+        """Run `job` on an idle worker, or on a new one."""
+        with self._lock:
+            self._jobs.append(job)
+            if len(self._jobs) <= self._idle:
+                self._queued.notify()
+                return
+        name = f"{self._name}-{next(self._numbers)}"
+        threading.Thread(target=self._work, name=name, daemon=True).start()
+
+    def _work(self) -> None:
+        while (job := self._next_job()) is not None:
+            job()
+
+    def _next_job(self) -> Callable[[], None] | None:
+        """The next job, or None when the worker should end, idle for long enough."""
+        with self._lock:
+            deadline = time.monotonic() + IDLE_THREAD_SECONDS
+            self._idle += 1
+            try:
+                while not self._jobs:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return None
+                    self._queued.wait(remaining)
+                return self._jobs.popleft()
+            finally:
+                self._idle -= 1
+
+
+class SessionQueue:
+    """Runs one session's calls in order, one at a time, on the shared `Workers`; results land
+    in asyncio futures.
+
+    Made on the event loop, whose futures it completes. While calls are queued, one worker runs
+    them; the session holds no worker otherwise. A caller that stops waiting (the call timeout)
+    completes the future itself; the call's late outcome is then dropped.
+    """
+
+    def __init__(self, workers: Workers) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._workers = workers
+        self._calls: deque[tuple[asyncio.Future[Any], Callable[[], Any]]] = deque()
+        self._lock = threading.Lock()
+        self._running = False
 
     def submit(self, call: Callable[[], Any]) -> asyncio.Future[Any]:
         """Queue `call`; the future gets its result or its exception."""
         future = self._loop.create_future()
-        self._calls.put((future, call))
-        self._ensure_thread()
+        with self._lock:
+            self._calls.append((future, call))
+            if self._running:
+                return future
+            self._running = True
+        self._workers.run(self._run)
         return future
 
-    def stop(self) -> None:
-        """End the thread after the calls already queued (none are when no thread runs)."""
-        with self._running:
-            if not self._thread_alive:
-                return
-        self._calls.put(None)
-
-    def _ensure_thread(self) -> None:
-        with self._running:
-            if self._thread_alive:
-                return
-            self._thread_alive = True
-        threading.Thread(target=self._run, name=self._name, daemon=True).start()
-
     def _run(self) -> None:
+        """Run the queued calls in order until none is left."""
         while (queued := self._next_call()) is not None:
             future, call = queued
             try:
@@ -107,19 +144,11 @@ class SessionThread:
                 return
 
     def _next_call(self) -> tuple[asyncio.Future[Any], Callable[[], Any]] | None:
-        """The next call, or None when the thread should end: stopped, or idle for long enough.
-
-        The idle check and `submit`'s start of a thread take the same lock, so a call queued
-        while this thread ends finds a thread to run it.
-        """
-        while True:
-            try:
-                return self._calls.get(timeout=IDLE_THREAD_SECONDS)
-            except queue.Empty:
-                with self._running:
-                    if self._calls.empty():
-                        self._thread_alive = False
-                        return None
+        with self._lock:
+            if not self._calls:
+                self._running = False
+                return None
+            return self._calls.popleft()
 
 
 def _complete(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
@@ -133,7 +162,7 @@ def _complete(future: asyncio.Future[Any], result: Any, error: BaseException | N
 
 
 class Session:
-    """One client's episode: its env (built on the first reset) and the thread that runs it."""
+    """One client's episode: its env (built on the first reset) and the queue of its calls."""
 
     def __init__(
         self,
@@ -150,7 +179,7 @@ class Session:
         self.on_reap = on_reap
         self.attached = on_reap is not None
         self.closed = False
-        self.thread: SessionThread | None = None
+        self.calls: SessionQueue | None = None
         self.lost_env_reason: str | None = None
         self.render_mode = render_mode
         self.outlives_connection = outlives_connection
@@ -159,12 +188,6 @@ class Session:
     def touch(self) -> None:
         """Record activity, which keeps the reaper away."""
         self.last_active = time.monotonic()
-
-    def run_in_thread(self, call: Callable[[], Any]) -> asyncio.Future[Any]:
-        """Queue `call` in the session's thread, starting one when the session has none."""
-        if self.thread is None:
-            self.thread = SessionThread(f"envtorch-session-{self.id[:8]}")
-        return self.thread.submit(call)
 
 
 class SessionManager:
@@ -181,6 +204,7 @@ class SessionManager:
         self.limits = limits
         self.nonblocking = nonblocking
         self.sessions: dict[str, Session] = {}
+        self._workers = Workers("envtorch-session")
 
     def open(
         self,
@@ -262,7 +286,7 @@ class SessionManager:
             return await self._run(session, lambda: call(env))
 
     async def call(self, session: Session, call: EnvCall) -> Any:
-        """Run `call` on the session's env in its thread, within the call timeout."""
+        """Run `call` on the session's env on a worker, within the call timeout."""
         async with session.lock:
             _require_open(session)
             env = session.env
@@ -317,13 +341,13 @@ class SessionManager:
             logger.warning("session %s still busy after %.1f s at shutdown", session.id, grace)
 
     def _offload(self, session: Session) -> Offload:
-        """Where the session's calls run: its thread, within the call timeout, or the loop."""
+        """Where the session's calls run: on a worker, within the call timeout, or the loop."""
         return Offload(self.nonblocking, lambda call: self._in_thread(session, call))
 
     async def _build_env(self, session: Session) -> Environment:
-        """A new env from the factory, built in the session's thread within the call timeout.
+        """A new env from the factory, built on a worker within the call timeout.
 
-        An env that the factory returns after the timeout is closed in that thread: the close
+        An env that the factory returns after the timeout is closed there: the close
         queued at the timeout runs after the factory, and finds the env in `built`.
         """
         built: list[Environment] = []
@@ -340,7 +364,7 @@ class SessionManager:
         return self.env_factory(render_mode=session.render_mode)
 
     async def _run(self, session: Session, call: Callable[[], Any]) -> Any:
-        """Run `call` as the session's `Offload` decides: on the loop, or in its thread."""
+        """Run `call` as the session's `Offload` decides: on the loop, or on a worker."""
         session.touch()
         try:
             return await session.offload(lambda: _as_server_errors(call))
@@ -350,11 +374,14 @@ class SessionManager:
     async def _in_thread(
         self, session: Session, call: Callable[[], Any], built: list[Environment] | None = None
     ) -> Any:
-        """Run `call` in the session's thread; after the call timeout, give up its env and thread.
+        """Run `call` after the session's earlier calls; after the call timeout, give up its env
+        and its queue.
 
         `built` holds an env that a call still building it will have made, to be closed then.
         """
-        future = session.run_in_thread(call)
+        if session.calls is None:
+            session.calls = SessionQueue(self._workers)
+        future = session.calls.submit(call)
         timer = asyncio.get_running_loop().call_later(self.limits.call_timeout, _give_up, future)
         try:
             return await future
@@ -380,22 +407,21 @@ class SessionManager:
     def _discard_env(
         self, session: Session, built: list[Environment] | None = None
     ) -> asyncio.Future | None:
-        """Close the env in its thread after any call still running there, then end the thread.
+        """Close the env after any call of the session still running, and let go of the
+        session's queue of calls: its next call starts a fresh one.
 
         The envs in `built` are closed too, read once that call has returned. Returns the future
         of the envs' `close()` to wait for, if there is one.
         """
-        env, thread = session.env, session.thread
-        session.env, session.thread = None, None
+        env, calls = session.env, session.calls
+        session.env, session.calls = None, None
         envs = [env] if env is not None else []
-        if thread is None:
+        if calls is None:
             _close_quietly(*envs)
             return None
-        closing = None
         if envs or built is not None:
-            closing = thread.submit(lambda: _close_quietly(*envs, *(built or [])))
-        thread.stop()
-        return closing
+            return calls.submit(lambda: _close_quietly(*envs, *(built or [])))
+        return None
 
     def _require_room(self, count: int) -> None:
         """Raise `server_full` unless `count` more sessions fit within `max_sessions`."""

@@ -8,7 +8,7 @@ import pytest
 
 from envtorch.server import ServerLimits
 from envtorch.server import sessions as sessions_module
-from envtorch.server.sessions import SessionManager, SessionThread
+from envtorch.server.sessions import SessionManager, SessionQueue, Workers
 from envtorch.wire import ServerError
 from tests.waiting import wait_until
 
@@ -89,29 +89,48 @@ def session_threads() -> int:
 def test_sessions_waiting_for_their_agents_hold_no_thread(serve, socket):
     url = serve()
     sockets = [socket(url) for _ in range(12)]
+    workers = set()
     for n, each in enumerate(sockets):
         each.ask({"type": "reset", "data": {"task": n}})
         reply = each.ask({"type": "step", "data": {"command": "thread"}})
-        assert reply["data"]["observation"]["text"].startswith("envtorch-session-")
+        workers.add(reply["data"]["observation"]["text"])
+    assert all(name.startswith("envtorch-session-") for name in workers)
+    assert len(workers) < len(sockets)
     assert wait_until(lambda: session_threads() == 0, timeout=20)
     for n, each in enumerate(sockets):
         reply = each.ask({"type": "step", "data": {"text": f"again {n}"}})
         assert reply["data"]["observation"]["text"] == f"again {n}"
 
 
-def test_a_session_thread_that_ends_when_idle_keeps_the_calls_in_order(monkeypatch):
+def test_many_sessions_sharing_workers_that_end_when_idle_keep_their_calls_in_order(monkeypatch):
+    monkeypatch.setattr(sessions_module, "IDLE_THREAD_SECONDS", 0.0005)
+
+    async def submit_from_many_sessions() -> list[list[int]]:
+        workers = Workers("envtorch-session-shared")
+        queues = [SessionQueue(workers) for _ in range(40)]
+        futures: list[list[asyncio.Future]] = [[] for _ in queues]
+        for n in range(60):
+            for calls, submitted in zip(queues, futures, strict=True):
+                submitted.append(calls.submit(lambda n=n: n))
+            if n % 5 == 0:
+                await asyncio.sleep(0.001)
+        return [await asyncio.gather(*submitted) for submitted in futures]
+
+    assert asyncio.run(submit_from_many_sessions()) == [list(range(60))] * 40
+    assert wait_until(lambda: session_threads() == 0, timeout=20)
+
+
+def test_a_session_whose_worker_ends_when_idle_keeps_the_calls_in_order(monkeypatch):
     monkeypatch.setattr(sessions_module, "IDLE_THREAD_SECONDS", 0.0005)
 
     async def submit_with_pauses() -> list[int]:
-        worker = SessionThread("envtorch-session-order")
+        calls = SessionQueue(Workers("envtorch-session-order"))
         futures = []
         for n in range(300):
-            futures.append(worker.submit(lambda n=n: n))
+            futures.append(calls.submit(lambda n=n: n))
             if n % 7 == 0:
                 await asyncio.sleep(0.002)
-        results = await asyncio.gather(*futures)
-        worker.stop()
-        return results
+        return await asyncio.gather(*futures)
 
     assert asyncio.run(submit_with_pauses()) == list(range(300))
     assert wait_until(lambda: session_threads() == 0, timeout=20)
