@@ -2,16 +2,12 @@ from __future__ import annotations
 
 import gc
 import http.client
-import itertools
 import os
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from envtorch.client import EnvClient
-from envtorch.collect import Collector
 from envtorch.envs.python import CodeAction, PythonEnv
 from envtorch.providers import DockerProvider, ProviderError
 from envtorch.taskfile import Resources
@@ -54,38 +50,6 @@ def test_a_client_from_an_image_runs_sandboxed_python_in_a_capped_container(pyth
     finally:
         env.close()
     assert container.id not in {c.id for c in containers_of(python_math_image)}
-
-
-def test_several_containers_feed_one_collector(python_math_image):
-    with ThreadPoolExecutor(3) as pool:
-        providers = list(pool.map(lambda _: DockerProvider(python_math_image), range(3)))
-        urls = list(pool.map(DockerProvider.start, providers))
-    try:
-        assert len(set(urls)) == 3
-        servers = itertools.cycle(providers)
-        lock = threading.Lock()
-        used = []
-
-        def envs() -> EnvClient:
-            with lock:
-                provider = next(servers)
-                used.append(provider.url)
-            return provider.client(PythonEnv)
-
-        def policy(inputs):
-            return [CodeAction(code=item.observation.prompt) for item in inputs]
-
-        tasks = [{"question": f"{n} + {n}", "answer": 2 * n} for n in range(12)]
-        collector = Collector(
-            envs, policy, tasks, batch_size=12, concurrency=6, total=12, progress=False
-        )
-        trajectories = [t for batch in collector for t in batch]
-        assert len(trajectories) == 12
-        assert all(t.failure is None and t.reward == 1.0 for t in trajectories)
-        assert set(used) == set(urls)
-    finally:
-        with ThreadPoolExecutor(3) as pool:
-            list(pool.map(DockerProvider.stop, providers))
 
 
 def test_a_container_that_exits_fails_start_with_its_log_and_is_removed():

@@ -9,6 +9,7 @@ pytestmark = pytest.mark.timeout(300)
 
 
 def test_the_readme_deploy_example_runs_in_containers(python_math_image):
+    """A client from an image, then two containers feeding one collector, as the README has it."""
     client = engine()
     client.images.get(python_math_image).tag("envtorch-python-math")
     namespace: dict = {"__name__": "readme"}
@@ -21,4 +22,4 @@ def test_the_readme_deploy_example_runs_in_containers(python_math_image):
         with contextlib.suppress(Exception):
             client.images.remove("envtorch-python-math")
     assert namespace["reward"] == 1.0
-    assert namespace["rewards"] == [1.0] * 8
+    assert namespace["rewards"] == [1.0] * 8 and len(set(namespace["urls"])) == 2
