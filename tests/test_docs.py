@@ -75,6 +75,8 @@ def test_the_docs_have_code_to_run():
 
 
 @pytest.mark.parametrize("page", PAGES_WITH_CODE, ids=lambda page: str(page.relative_to(DOCS)))
-def test_the_python_blocks_of_a_page_run_in_order(page, tmp_path, monkeypatch):
+def test_the_python_blocks_of_a_page_run_in_order(page, tmp_path, monkeypatch, request):
     monkeypatch.chdir(tmp_path)
+    if "RayProvider" in page.read_text():
+        monkeypatch.setenv("RAY_ADDRESS", request.getfixturevalue("ray_head"))
     run_blocks(python_blocks(page), page)
