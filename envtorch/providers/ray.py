@@ -8,6 +8,7 @@ actors directly over WebSocket; Ray only places, watches and stops the servers.
 from __future__ import annotations
 
 import contextlib
+import io
 import itertools
 import logging
 import os
@@ -46,8 +47,8 @@ class RayProvider:
     is found by the first client that cannot reach it and replaced by a fresh actor; the
     episode that was running on it fails and the collector retries it on another handle.
 
-        with RayProvider("python", actors=4, address="127.0.0.1:6379", max_sessions=64) as ray:
-            collector = Collector(lambda: ray.client(PythonEnv), policy, tasks)
+        with RayProvider("python", actors=4, max_sessions=64) as cluster:
+            collector = Collector(lambda: cluster.client(PythonEnv), policy, tasks)
     """
 
     def __init__(
@@ -69,6 +70,7 @@ class RayProvider:
         self.startup_timeout = startup_timeout
         self.serve_options = serve_options
         self.servers: list[RayServer] = []
+        self._arguments = _checked_serve_arguments(target, serve_options)
         self.replaced = 0
         self._joined = False
         self._turn = itertools.count()
@@ -146,7 +148,7 @@ class RayProvider:
             scheduling_strategy="SPREAD",
             runtime_env={"env_vars": _actor_environment()},
         )
-        return server_class.remote(serve_arguments(self.target, self.serve_options))
+        return server_class.remote(self._arguments)
 
     def _started(self, actors: list[Any]) -> list[RayServer]:
         """The servers of `actors` once each serves; a failure to start says why."""
@@ -193,6 +195,22 @@ class RayProvider:
             (fresh,) = self._started([self._new_actor()])
             self.servers[self.servers.index(dead)] = fresh
             self.replaced += 1
+
+
+def _checked_serve_arguments(target: str, serve_options: dict[str, Any]) -> list[str]:
+    """`envtorch serve`'s arguments for `target` and its options, parsed here first, so that a
+    bad option fails at once with the parser's message rather than in every actor."""
+    from envtorch.cli import build_parser
+
+    arguments = serve_arguments(target, serve_options)
+    complaint = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(complaint):
+            build_parser().parse_args(arguments)
+    except SystemExit:
+        message = complaint.getvalue().strip().splitlines()[-1]
+        raise ProviderError(f"RayProvider({target!r}): {message}") from None
+    return arguments
 
 
 def _actor_environment() -> dict[str, str]:

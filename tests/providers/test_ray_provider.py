@@ -120,3 +120,8 @@ def test_without_ray_the_provider_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(MissingDependency, match=r"pip install 'envtorch\[ray\]'$"):
         RayProvider("echo").start()
+
+
+def test_a_bad_serve_option_fails_at_once_with_the_parsers_message():
+    with pytest.raises(ProviderError, match="unrecognized arguments: --bogus-option 3"):
+        RayProvider("echo", bogus_option=3)
