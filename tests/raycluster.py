@@ -1,9 +1,10 @@
 """A real local Ray head for the tests, shared by the pytest-xdist workers of one run.
 
 The first worker that asks starts `ray start --head` bound to 127.0.0.1 with a temp dir of its
-own; the others find its address in a state file. Each worker counts itself in under a file
-lock and out at the end of its session; the last one out stops the head by killing, by pid,
-every process running with the head's temp dir (the head ignores SIGTERM), so nothing is left.
+own (a head that fails to start, or whose start is interrupted, is killed at once); the others
+find its address in a state file. Each worker counts itself in under a file lock and out at the
+end of its session; the last one out stops the head by killing, by pid, every process running
+with the head's temp dir and their descendants (the head ignores SIGTERM), so nothing is left.
 """
 
 from __future__ import annotations
@@ -42,13 +43,16 @@ def shared_head() -> Iterator[str]:
     """The address of the run's Ray head, started if this is the first user; stopped on exit
     if this was the last."""
     folder = run_folder()
-    folder.mkdir(exist_ok=True)
     with _locked(folder):
         state = _read_state(folder)
         if state is None or not _alive(state["pid"]):
             stop_head(folder)
             folder.mkdir()
-            state = {"address": _start_head(folder), "pid": _gcs_pid(folder), "users": 0}
+            try:
+                state = {"address": _start_head(folder), "pid": _gcs_pid(folder), "users": 0}
+            except BaseException:
+                stop_head(folder)
+                raise
         state["users"] += 1
         _write_state(folder, state)
     try:
@@ -137,10 +141,8 @@ def _start_head(folder: Path) -> str:
             stdin=subprocess.DEVNULL,
         )
     except subprocess.TimeoutExpired:
-        stop_head(folder)
         raise HeadUnavailable(f"ray start did not return within {START_TIMEOUT:g} s") from None
     if started.returncode != 0:
-        stop_head(folder)
         raise HeadUnavailable(f"ray start failed: {started.stderr[-2000:]}")
     return f"127.0.0.1:{port}"
 
