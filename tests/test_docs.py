@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 import envtorch
+from envtorch.cli import SUBCOMMANDS
 from tests.markdown_blocks import python_blocks, run_blocks
 
 ROOT = Path(__file__).parents[1]
@@ -35,6 +36,9 @@ def test_the_site_builds_in_strict_mode(tmp_path):
     built = _mkdocs_build(ROOT / "mkdocs.yml", tmp_path / "site")
     assert built.returncode == 0, built.stderr
     assert (tmp_path / "site" / "reference" / "index.html").exists()
+    command_line = (tmp_path / "site" / "cli" / "index.html").read_text()
+    for name in SUBCOMMANDS:
+        assert f"usage: envtorch {name}" in command_line, f"the command line page lacks {name}"
 
 
 def test_a_broken_link_or_a_page_missing_from_the_nav_fails_the_strict_build(tmp_path):
@@ -68,6 +72,11 @@ def test_the_api_reference_documents_every_export_where_it_is_defined():
     missing = sorted(set(exported) - set(reference))
     assert not missing, f"add `::: PATH` to docs/reference.md for each of {missing}"
     assert sorted(reference) == sorted(exported)
+
+
+def test_the_command_line_page_names_every_subcommand():
+    page = (DOCS / "cli.md").read_text()
+    assert [name for name in SUBCOMMANDS if f"`envtorch {name}" not in page] == []
 
 
 def test_the_docs_have_code_to_run():
