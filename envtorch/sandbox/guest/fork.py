@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import random
 import resource
+import select
 import signal
 import socket
 import stat
@@ -146,14 +147,19 @@ def _point_inherited_descriptors_at_null(keep: int) -> None:
     """Every descriptor from 3 up but `keep` now refers to `/dev/null`: nothing the session had
     open (its socket, a workspace file, a pipe) stays shared, and Python objects still holding
     those numbers close `/dev/null` instead of a descriptor opened later."""
+    inherited = [fd for fd in _open_descriptors(3) if fd != keep]
     null = os.open("/dev/null", os.O_RDWR)
-    highest = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    for fd in range(3, highest):
-        if fd in (keep, null):
-            continue
-        try:
-            os.fstat(fd)
-        except OSError:
-            continue
+    for fd in inherited:
         os.dup2(null, fd)
     os.close(null)
+
+
+def _open_descriptors(first: int) -> list[int]:
+    """The open descriptors from `first` up, found in one poll(2) over every number the
+    descriptor limit allows, where a number not in use answers POLLNVAL."""
+    numbers = range(first, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    poller = select.poll()
+    for fd in numbers:
+        poller.register(fd, 0)
+    unused = {fd for fd, events in poller.poll(0) if events & select.POLLNVAL}
+    return [fd for fd in numbers if fd not in unused]
