@@ -9,7 +9,7 @@ from envtorch.cli import main
 from envtorch.cli.init import scaffold
 from envtorch.client import EnvClient
 from envtorch.providers import ProviderError
-from envtorch.providers.image import DEFAULT_BASE, build_image, dockerfile
+from envtorch.providers.image import DEFAULT_BASE, _copy_module_of, build_image, dockerfile
 from tests.providers.containers import base_image, shared_image
 
 pytestmark = pytest.mark.timeout(300)
@@ -48,3 +48,27 @@ def test_a_package_that_registers_no_env_is_refused(tmp_path):
 def test_a_bad_envtorch_source_is_one_line_and_exit_1(tmp_path, capsys):
     assert main(["build", "echo", "--envtorch", str(tmp_path)]) == 1
     assert "is neither an envtorch wheel nor a checkout" in capsys.readouterr().out
+
+
+def test_a_module_target_brings_its_top_level_module_or_package(tmp_path, monkeypatch):
+    source = tmp_path / "source"
+    (source / "games_pkg" / "inner").mkdir(parents=True)
+    (source / "games_pkg" / "__init__.py").write_text("")
+    (source / "games_pkg" / "inner" / "env.py").write_text("class MyEnv: ...\n")
+    (source / "single_env.py").write_text("class MyEnv: ...\n")
+    monkeypatch.syspath_prepend(str(source))
+    site = tmp_path / "site"
+    (site / "envtorch").mkdir(parents=True)
+    _copy_module_of("games_pkg.inner.env:MyEnv", site)
+    _copy_module_of("single_env:MyEnv", site)
+    _copy_module_of("envtorch.envs.echo:EchoEnv", site)
+    _copy_module_of("echo", site)
+    assert (site / "games_pkg" / "inner" / "env.py").is_file()
+    assert (site / "single_env.py").is_file()
+    assert sorted(path.name for path in site.iterdir()) == [
+        "envtorch",
+        "games_pkg",
+        "single_env.py",
+    ]
+    with pytest.raises(ProviderError, match="cannot find the module 'no_such_module'"):
+        _copy_module_of("no_such_module:Env", site)
