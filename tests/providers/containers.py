@@ -3,7 +3,7 @@
 `./dev test` runs podman's Docker-compatible socket as root and exports `DOCKER_HOST` and
 `ENVTORCH_TEST_BASE_IMAGE` (a Debian base made with mmdebstrap); elsewhere these tests skip.
 An image is tagged by a hash of envtorch's sources, so a later run reuses it; older tags of the
-same image are removed when a new one is built.
+same image made over an hour ago are removed when a new one is built.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import io
 import os
 import tempfile
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -93,8 +94,12 @@ def _fingerprint(client) -> str:
 
 
 def _remove_older_tags(client, name: str, keep: str) -> None:
+    """Untag the other builds of test image `name` made over an hour ago (a suite of another
+    source tree running now on this engine may still use a recent one)."""
+    hour_ago = datetime.now(UTC) - timedelta(hours=1)
     for image in client.images.list(name=f"envtorch-test-{name}"):
+        created = datetime.fromisoformat(image.attrs["Created"][:19]).replace(tzinfo=UTC)
         for tag in image.tags:
-            if not tag.endswith(keep):
+            if not tag.endswith(keep) and created < hour_ago:
                 with contextlib.suppress(Exception):
                     client.images.remove(tag)
