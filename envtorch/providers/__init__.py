@@ -5,13 +5,15 @@ on first use."""
 
 from envtorch.providers.docker import DockerProvider
 from envtorch.providers.kubernetes import KubernetesProvider
-from envtorch.providers.local import LocalProcessProvider, ProviderError
+from envtorch.providers.local import LocalProcessProvider
+from envtorch.providers.provider import Provider, ProviderError
 from envtorch.providers.ray import RayProvider
 
 __all__ = [
     "DockerProvider",
     "KubernetesProvider",
     "LocalProcessProvider",
+    "Provider",
     "ProviderError",
     "RayProvider",
 ]

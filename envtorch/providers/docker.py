@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from envtorch.core.extras import import_optional
 from envtorch.providers.image import SERVER_PORT
-from envtorch.providers.local import ProviderError, healthy
+from envtorch.providers.provider import Provider, ProviderError, healthy
 from envtorch.wire import TOKEN_VARIABLE
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ namespaces and mounts, NET_ADMIN to bring up `lo` in each session's own network 
 engine's default seccomp profile allows those calls to a holder of SYS_ADMIN."""
 
 
-class DockerProvider:
+class DockerProvider(Provider):
     """Run `image` in a container and wait until its server answers `/health`; stop and remove it.
 
     The image runs `envtorch serve` on port 8000 (what `envtorch build` makes); the port is
@@ -93,13 +93,6 @@ class DockerProvider:
         if self.container is None:
             return ""
         return self.container.logs().decode(errors="replace")
-
-    def __enter__(self) -> DockerProvider:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def __del__(self) -> None:
         with contextlib.suppress(Exception):

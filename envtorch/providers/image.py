@@ -17,7 +17,7 @@ import tempfile
 import tomllib
 from pathlib import Path
 
-from envtorch.providers.local import ProviderError
+from envtorch.providers.provider import ProviderError
 
 SERVER_PORT = 8000
 """The port the server listens on inside an image that `envtorch build` made."""

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 from envtorch.core.extras import import_optional
 from envtorch.providers.docker import SANDBOX_CAPABILITIES
 from envtorch.providers.image import SERVER_PORT
-from envtorch.providers.local import ProviderError
+from envtorch.providers.provider import Provider, ProviderError
 
 if TYPE_CHECKING:
     from envtorch.taskfile import Resources
 
 
-class KubernetesProvider:
+class KubernetesProvider(Provider):
     """Run `replicas` pods of `image` (an image `envtorch build` made) behind a Service.
 
     Each pod is ready once `/health` answers; its container requests and is capped at
@@ -122,13 +122,6 @@ class KubernetesProvider:
             apps.delete_namespaced_deployment(self.name, self.namespace)
         with contextlib.suppress(Exception):
             core.delete_namespaced_service(self.name, self.namespace)
-
-    def __enter__(self) -> KubernetesProvider:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"KubernetesProvider({self.image!r}, name={self.name!r}, replicas={self.replicas})"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import http.client
 import os
 import signal
 import subprocess
@@ -16,19 +15,14 @@ import sys
 import tempfile
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
-from envtorch.core import EnvtorchError
-from envtorch.wire import SERVING_ON, auth_headers
+from envtorch.providers.provider import Provider, ProviderError, healthy
+from envtorch.wire import SERVING_ON
 
 _PR_SET_PDEATHSIG = 1
 
 
-class ProviderError(EnvtorchError):
-    """The environment server could not be started."""
-
-
-class LocalProcessProvider:
+class LocalProcessProvider(Provider):
     """Start `envtorch serve TARGET` on 127.0.0.1 and a free port; stop it; leave nothing behind.
 
     `target` is what `envtorch serve` takes (`echo`, `module:Class`, `module:factory`);
@@ -93,13 +87,6 @@ class LocalProcessProvider:
         descriptor = self._log.fileno()
         return os.pread(descriptor, os.fstat(descriptor).st_size, 0).decode(errors="replace")
 
-    def __enter__(self) -> LocalProcessProvider:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
     def __del__(self) -> None:
         with contextlib.suppress(Exception):
             self.stop(timeout=5.0)
@@ -149,19 +136,6 @@ def serve_arguments(target: str, serve_options: dict[str, Any]) -> list[str]:
     for name, value in serve_options.items():
         arguments += [f"--{name.replace('_', '-')}", str(value)]
     return arguments
-
-
-def healthy(url: str) -> bool:
-    """True once the server at `url` answers `/health` (with the token it shares with us)."""
-    parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=1.0)
-    try:
-        connection.request("GET", "/health", headers=auth_headers())
-        return connection.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        connection.close()
 
 
 def _die_with_parent(parent_pid: int) -> Any:

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from envtorch.core.extras import import_optional
-from envtorch.providers.local import ProviderError, serve_arguments
+from envtorch.providers.local import serve_arguments
+from envtorch.providers.provider import Provider, ProviderError
 from envtorch.wire import TOKEN_VARIABLE, ConnectionLost
 
 PING_TIMEOUT = 10.0
@@ -32,7 +33,7 @@ class RayServer:
     url: str
 
 
-class RayProvider:
+class RayProvider(Provider):
     """Serve `target` from `actors` Ray actors spread over the cluster; hand out clients to them.
 
     `target` and `serve_options` are what `envtorch serve` takes (`max_sessions=64` gives
@@ -121,13 +122,6 @@ class RayProvider:
         if self._joined:
             self._joined = False
             import_optional("ray", extra="ray", needed_by="RayProvider").shutdown()
-
-    def __enter__(self) -> RayProvider:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"RayProvider({self.target!r}, actors={self.actors})"

@@ -14,7 +14,7 @@ import yaml
 from envtorch.client import EnvClient
 from envtorch.envs.python import CodeAction, PythonEnv
 from envtorch.providers import KubernetesProvider, ProviderError
-from envtorch.providers.local import healthy
+from envtorch.providers.provider import healthy
 from envtorch.taskfile import Resources
 from tests.waiting import wait_until
 
