@@ -5,7 +5,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 pytestmark = pytest.mark.timeout(120)
@@ -32,19 +32,26 @@ frames = (
     | st.text(max_size=200)
     | st.binary(max_size=200)
 )
-REPLY_TYPES = {"observation", "state", "render", "error"}
+REPLY_TYPES = {"observation", "state", "render", "forked", "closed", "error"}
 
 
 def test_any_frame_gets_a_well_formed_reply_and_the_session_lives_on(socket):
-    ws = socket()
+    """The session lives on after anything but a `close`, which ends it and its connection
+    as asked; the check then goes on over a new connection."""
+    sockets = [socket()]
 
     @settings(max_examples=300, deadline=None)
     @given(frame=frames)
+    @example(frame=json.dumps({"type": "close"}))
     def check(frame):
+        ws = sockets[-1]
         reply = ws.ask(frame)
         assert reply["type"] in REPLY_TYPES, reply
         if reply["type"] == "error":
             assert set(reply["data"]) == {"message", "code"} and reply["data"]["message"]
+        if reply["type"] == "closed":
+            ws = socket()
+            sockets.append(ws)
         ws.ask({"type": "reset"})
         step = ws.ask({"type": "step", "data": {"text": "alive"}})
         assert step["data"]["observation"]["text"] == "alive"
