@@ -110,7 +110,8 @@ class Environment(Generic[ActT, ObsT, StateT]):
                 f"{type(self).__name__}.step() expects a {self.action_type.__name__}, "
                 f"got {type(action).__name__}"
             )
-        self.state.step_count += 1
+        state = cast(StateT, self._state)
+        state.step_count += 1
         observation = self._transformed(self._step(action), action)
         self._apply_step_budget(observation)
         self._episode_over = observation.done
@@ -210,6 +211,8 @@ class Environment(Generic[ActT, ObsT, StateT]):
 
     def _budget_spent(self) -> bool:
         """Whether the episode has taken `max_steps` steps or run for `time_limit` seconds."""
+        if self.max_steps is None and self.time_limit is None:
+            return False
         steps_spent = self.max_steps is not None and self.state.step_count >= self.max_steps
         seconds_left = self._seconds_left()
         return steps_spent or (seconds_left is not None and seconds_left <= 0)
