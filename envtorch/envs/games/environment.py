@@ -74,13 +74,11 @@ class OpenSpielEnv(Environment[GameMove, GameObservation, GameState]):
         self.state.game = self.match.name
         self.state.seat = self.match.seat
         observation = self.match.start(self.rng)
-        self.state.actions = self.match.actions()
+        self.state.actions = self.match.actions
         return observation
 
     def _step(self, action: GameMove) -> GameObservation:
-        observation = self.match.play(action.move)
-        self.state.actions = self.match.actions()
-        return observation
+        return self.match.play(action.move)
 
     def _render(self) -> Any:
         if self.render_mode == "ansi":

@@ -41,17 +41,8 @@ Opponent = Callable[[GameObservation, random.Random], str]
 """A seat the environment plays: given what that seat may see and the env's seeded rng, a move."""
 
 
-SEEN_BY_CACHE_SIZE = 100_000
-"""How many positions' `_seen_by` answers a match remembers (poker repeats its positions)."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Move:
-    """A move played, as the seats in `seen_by` see it (`shown`) and as the others do (`hidden`)."""
-
-    shown: str
-    hidden: str
-    seen_by: frozenset[int]
+ENTRIES_CACHE_SIZE = 100_000
+"""How many positions' history entries a match remembers (poker repeats its positions)."""
 
 
 class Match:
@@ -77,27 +68,33 @@ class Match:
         self.perfect_information = (
             game_type.information == pyspiel().GameType.Information.PERFECT_INFORMATION
         )
+        self._rewards_at_the_end_only = (
+            game_type.reward_model == pyspiel().GameType.RewardModel.TERMINAL
+        )
         self._view = _view_function(game, game_type, self.perfect_information)
         self._everyone = frozenset(range(self.players))
         self._rng = random.Random()
         self.state: Any = None
         self.viewer = 0
-        self._moves: list[_Move] = []
-        self._legal: dict[str, int] | None = None
-        self._seen_by_cache: dict[tuple[tuple[int, ...], int], frozenset[int]] = {}
-
-    @property
-    def over(self) -> bool:
+        self.over = False
         """Whether the game has ended."""
-        return bool(self.state.is_terminal())
+        self.actions: list[int] = []
+        """Every action so far, chance included, as OpenSpiel numbers them: the whole game."""
+        self._to_act = CHANCE
+        self._returns: list[float] = []
+        self._histories: list[list[str]] = []
+        self._legal: dict[str, int] | None = None
+        self._entries_cache: dict[tuple[tuple[int, ...], int], tuple[str, ...]] = {}
 
     def start(self, rng: random.Random) -> GameObservation:
         """Start a new game: deal with `rng`, let the opponents open, and observe."""
         self._rng = rng
         self.state = self.game.new_initial_state()
-        self._moves = []
-        self._legal = None
+        self.actions = []
+        self._histories = [[] for _ in range(self.players)]
+        self._enter_position()
         self._advance()
+        self._returns = self.state.returns()
         self.viewer = self._acting_seat(0 if self.seat is None else self.seat)
         return self.observe(self.viewer)
 
@@ -108,19 +105,16 @@ class Match:
         """
         if self.over:
             return self._refused("the game is over")
-        mover = self.state.current_player()
+        mover = self._to_act
         action = self._parse(move)
         if action is None:
             return self._refused(
                 f"{move!r} is not a legal move for player {mover}; "
                 f"legal moves: {', '.join(self.legal_moves())}"
             )
-        before = self.state.returns()
         self._apply(action)
         self._advance()
-        rewards = [
-            after - earlier for after, earlier in zip(self.state.returns(), before, strict=True)
-        ]
+        rewards = self._rewards_since_last_move()
         self.viewer = self._acting_seat(mover if self.seat is None else self.seat)
         observation = self.observe(self.viewer)
         observation.rewards = rewards
@@ -129,12 +123,12 @@ class Match:
 
     def observe(self, player: int) -> GameObservation:
         """What `player` may see now."""
-        acting = not self.over and self.state.current_player() == player
+        acting = not self.over and self._to_act == player
         return GameObservation(
             player=player,
             view=self._view(self.state, player),
-            legal_moves=self.legal_moves() if acting else [],
-            history=self.history(player),
+            legal_moves=list(self._legal_moves()) if acting else [],
+            history=list(self._histories[player]),
             done=self.over,
         )
 
@@ -144,20 +138,26 @@ class Match:
 
     def history(self, player: int) -> list[str]:
         """The moves so far as `player` may see them, `?` for those it could not tell."""
-        return [move.shown if player in move.seen_by else move.hidden for move in self._moves]
+        return list(self._histories[player])
 
-    def actions(self) -> list[int]:
-        """Every action so far, chance included, as OpenSpiel numbers them: the whole game."""
-        return list(self.state.history())
+    def _rewards_since_last_move(self) -> list[float]:
+        """Every seat's reward since the caller's last move; in a game that only rewards at the
+        end, nothing before then."""
+        if self._rewards_at_the_end_only and not self.over:
+            return [0.0] * self.players
+        returns = self.state.returns()
+        rewards = [after - before for after, before in zip(returns, self._returns, strict=True)]
+        self._returns = returns
+        return rewards
 
     def _acting_seat(self, last: int) -> int:
         """The seat whose view to show: the one to act, or `last` once the game is over."""
-        return last if self.over else int(self.state.current_player())
+        return last if self.over else self._to_act
 
     def _advance(self) -> None:
         """Resolve chance, and let the opponents move, until the caller is to act or the end."""
         while not self.over:
-            player = self.state.current_player()
+            player = self._to_act
             if player == CHANCE:
                 self._apply(self._chance_outcome())
             elif self.seat is not None and player != self.seat:
@@ -180,24 +180,41 @@ class Match:
         return action
 
     def _apply(self, action: int) -> None:
-        actor = self.state.current_player()
-        label = "chance" if actor == CHANCE else str(actor)
-        name = self.state.action_to_string(actor, action)
-        seen_by = self._everyone if self.perfect_information else self._seen_by(action, actor)
-        self._moves.append(_Move(f"{label}: {name}", f"{label}: ?", seen_by))
+        for history, entry in zip(self._histories, self._entries(action), strict=True):
+            history.append(entry)
         self.state.apply_action(action)
+        self.actions.append(action)
+        self._enter_position()
+
+    def _enter_position(self) -> None:
+        """Read once what the new position is: over or not, and whose turn."""
+        self.over = bool(self.state.is_terminal())
+        self._to_act = int(self.state.current_player())
         self._legal = None
 
-    def _seen_by(self, action: int, actor: int) -> frozenset[int]:
-        """The seats that can tell `action` from every other move `actor` could have made here,
-        remembered per position."""
-        key = (tuple(self.state.history()), action)
-        seen_by = self._seen_by_cache.get(key)
-        if seen_by is None:
-            if len(self._seen_by_cache) >= SEEN_BY_CACHE_SIZE:
-                self._seen_by_cache.clear()
-            seen_by = self._seen_by_cache[key] = self._tell_apart(action, actor)
-        return seen_by
+    def _entries(self, action: int) -> tuple[str, ...]:
+        """`action` as each seat's history shows it: `"SEAT: MOVE"` to the seats that can tell
+        it, `"SEAT: ?"` to the others; remembered per position in games of imperfect
+        information."""
+        if self.perfect_information:
+            return (self._entry(action),) * self.players
+        key = (tuple(self.actions), action)
+        entries = self._entries_cache.get(key)
+        if entries is None:
+            if len(self._entries_cache) >= ENTRIES_CACHE_SIZE:
+                self._entries_cache.clear()
+            seen_by = self._tell_apart(action, self._to_act)
+            shown, unseen = self._entry(action), f"{_label(self._to_act)}: ?"
+            entries = tuple(
+                shown if player in seen_by else unseen for player in range(self.players)
+            )
+            self._entries_cache[key] = entries
+        return entries
+
+    def _entry(self, action: int) -> str:
+        """`action` by name, after the label of the seat that plays it."""
+        actor = self._to_act
+        return f"{_label(actor)}: {self.state.action_to_string(actor, action)}"
 
     def _tell_apart(self, action: int, actor: int) -> frozenset[int]:
         """The seats whose view after `action` differs from their view after each alternative:
@@ -222,7 +239,7 @@ class Match:
     def _legal_moves(self) -> dict[str, int]:
         """The legal moves of the seat to act by name, computed once per position."""
         if self._legal is None:
-            player = self.state.current_player()
+            player = self._to_act
             self._legal = {
                 self.state.action_to_string(player, action): action
                 for action in self.state.legal_actions()
@@ -251,6 +268,11 @@ class Match:
         observation.rewards = [0.0] * self.players
         observation.reward = 0.0
         return observation
+
+
+def _label(actor: int) -> str:
+    """How histories name the seat that moved: its number, or `chance`."""
+    return "chance" if actor == CHANCE else str(actor)
 
 
 def _view_function(

@@ -268,3 +268,16 @@ def test_the_env_keeps_the_whole_game_for_a_replay():
     for action in env.state.actions:
         state.apply_action(action)
     assert state.is_terminal() and state.returns()[0] == earned != 0.0
+
+
+def test_rewards_along_the_way_add_up_to_the_returns():
+    env = OpenSpielEnv("2048", max_steps=30)
+    observation = env.reset(seed=4)
+    earned = []
+    while not observation.done:
+        observation = play(env, random.Random(len(earned)).choice(observation.legal_moves))
+        earned.append(observation.reward)
+    state = pyspiel.load_game("2048").new_initial_state()
+    for action in env.state.actions:
+        state.apply_action(action)
+    assert sum(earned) == state.returns()[0] and sum(reward > 0 for reward in earned) > 1
