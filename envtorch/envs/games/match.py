@@ -50,7 +50,9 @@ class Match:
 
     With `seat=None` the caller plays every seat; with a seat number it plays that seat and
     `opponent` plays the others. Chance (deals, dice) is drawn from the rng given to `start()`,
-    so the same seeded rng replays the same deal.
+    so the same seeded rng replays the same deal. `over` says whether the game has ended;
+    `actions` lists every action so far, chance included, as OpenSpiel numbers them: the whole
+    game, kept as it goes (`start()` begins a new list).
     """
 
     def __init__(self, game: str, *, seat: int | None, opponent: Opponent) -> None:
@@ -77,9 +79,7 @@ class Match:
         self.state: Any = None
         self.viewer = 0
         self.over = False
-        """Whether the game has ended."""
         self.actions: list[int] = []
-        """Every action so far, chance included, as OpenSpiel numbers them: the whole game."""
         self._to_act = CHANCE
         self._returns: list[float] = []
         self._histories: list[list[str]] = []
