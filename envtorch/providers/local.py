@@ -95,13 +95,8 @@ class LocalProcessProvider(Provider):
         return f"LocalProcessProvider({self.target!r}, url={self.url!r})"
 
     def _command(self) -> list[str]:
-        command = [
-            sys.executable,
-            "-m",
-            "envtorch",
-            *serve_arguments(self.target, self.serve_options),
-        ]
-        return [*command, "--host", "127.0.0.1", "--port", "0"]
+        serve = serve_arguments(self.target, self.serve_options)
+        return [sys.executable, "-m", "envtorch", *serve, "--host", "127.0.0.1", "--port", "0"]
 
     def _wait_until_serving(self) -> str:
         """The URL the child announced, once its `/health` answers."""

@@ -127,8 +127,8 @@ class Match:
         return GameObservation(
             player=player,
             view=self._view(self.state, player),
-            legal_moves=list(self._legal_moves()) if acting else [],
-            history=list(self._histories[player]),
+            legal_moves=self.legal_moves() if acting else [],
+            history=self.history(player),
             done=self.over,
         )
 
