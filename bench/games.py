@@ -1,14 +1,15 @@
 """Game speed: a step of OpenSpielEnv against pyspiel itself, and over the wire against echo.
 
 In-process, each game replays the same recorded random games three ways and reports the mean
-CPU time of one move: pyspiel's `apply_action` (with the chance outcomes that follow) plus the view
-string of the seat to act, which is the reference; pyspiel plus the names of the legal moves too,
-which every observation of ours also carries; and our `env.step(GameMove(...))`. The floor column
-is what no env of ours can go below: pyspiel with the names plus `Environment.step` of an env that
-does nothing but return one `GameObservation` (timed once per run). Over the wire,
-an `EnvClient` steps served games and a served echo env in alternating blocks; the ratios are
-of the p50 wall-clock step times and of the mean CPU time per step, client and server process
-added (from the scheduler's counters), which the machine's load does not inflate.
+CPU time of one move: pyspiel's `apply_action` (with the chance outcomes that follow) plus the
+view string of the seat to act, which is the reference; pyspiel plus `legal_actions()`, which
+every env listing the legal moves calls; and our `env.step(GameMove(...))`. The floor column is
+what no env of ours can go below: pyspiel with `legal_actions()` plus `Environment.step` of an env
+that does nothing but return one `GameObservation` (timed once per run); naming the moves is left
+out of it, since names are remembered. Over the wire, an `EnvClient` steps served games and a
+served echo env in alternating blocks; the ratios are of the p50 wall-clock step times and of
+the mean CPU time per step, client and server process added (from the scheduler's counters),
+which the machine's load does not inflate.
 
 The whole run, server processes included, is pinned to one CPU (`--cpu`, -1 for none): on a
 shared 2-core VM timings drift otherwise.
@@ -73,7 +74,7 @@ def view_function(game: object) -> object:
     return lambda state, player: state.information_state_string(player)
 
 
-def time_pyspiel(game_name: str, episodes: list[Episode], with_names: bool) -> float:
+def time_pyspiel(game_name: str, episodes: list[Episode], with_legal: bool) -> float:
     """Mean CPU seconds per move replaying the recorded games with pyspiel directly."""
     game = pyspiel.load_game(game_name)
     view = view_function(game)
@@ -91,8 +92,8 @@ def time_pyspiel(game_name: str, episodes: list[Episode], with_names: bool) -> f
                 state.apply_action(next(actions))
             player = mover if state.is_terminal() else state.current_player()
             view(state, player)
-            if with_names and not state.is_terminal():
-                [state.action_to_string(player, legal) for legal in state.legal_actions()]
+            if with_legal and not state.is_terminal():
+                state.legal_actions()
         spent += time.process_time() - start
         moves += len(episode.moves)
     return spent / moves
@@ -228,19 +229,19 @@ def main() -> None:
     floor = time_floor()
     print(f"in-process, mean CPU us per move (a no-op env's step: {floor * 1e6:.2f} us):")
     header = (
-        f"{'game':<14}{'pyspiel':>9}{'+names':>9}{'envtorch':>10}"
-        f"{'vs pyspiel':>12}{'vs +names':>11}{'floor':>8}{'vs pyspiel':>12}  goal"
+        f"{'game':<14}{'pyspiel':>9}{'+legal':>9}{'envtorch':>10}"
+        f"{'vs pyspiel':>12}{'vs +legal':>11}{'floor':>8}{'vs pyspiel':>12}  goal"
     )
     print(header)
     for game in GAMES:
         episodes = record(game, args.episodes)
-        bare = time_pyspiel(game, episodes, with_names=False)
-        named = time_pyspiel(game, episodes, with_names=True)
+        bare = time_pyspiel(game, episodes, with_legal=False)
+        listed = time_pyspiel(game, episodes, with_legal=True)
         ours = time_envtorch(game, episodes)
-        least = named + floor
+        least = listed + floor
         print(
-            f"{game:<14}{bare * 1e6:>9.1f}{named * 1e6:>9.1f}{ours * 1e6:>10.1f}"
-            f"{ours / bare:>11.1f}x{ours / named:>10.1f}x"
+            f"{game:<14}{bare * 1e6:>9.1f}{listed * 1e6:>9.1f}{ours * 1e6:>10.1f}"
+            f"{ours / bare:>11.1f}x{ours / listed:>10.1f}x"
             f"{least * 1e6:>8.1f}{least / bare:>11.1f}x  {verdict(ours / bare, IN_PROCESS_GOAL)}"
         )
     print("\nover the wire (EnvClient, one session each, in alternating blocks), us per step:")

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from envtorch.core import Observation
+from envtorch.envs.games.moves import LegalMoves, move_names
 from envtorch.envs.games.spiel import load_game, pyspiel
 
 CHANCE = -1
@@ -74,6 +75,7 @@ class Match:
             game_type.reward_model == pyspiel().GameType.RewardModel.TERMINAL
         )
         self._view = _view_function(game, game_type, self.perfect_information)
+        self._names = move_names(self.game, self._view)
         self._everyone = frozenset(range(self.players))
         self._rng = random.Random()
         self.state: Any = None
@@ -83,7 +85,7 @@ class Match:
         self._to_act = CHANCE
         self._returns: list[float] = []
         self._histories: list[list[str]] = []
-        self._legal: dict[str, int] | None = None
+        self._legal: LegalMoves | None = None
         self._entries_cache: dict[tuple[tuple[int, ...], int], tuple[str, ...]] = {}
 
     def start(self, rng: random.Random) -> GameObservation:
@@ -134,7 +136,7 @@ class Match:
 
     def legal_moves(self) -> list[str]:
         """The names of the moves the seat to act may play."""
-        return list(self._legal_moves())
+        return list(self._legal_moves().names)
 
     def history(self, player: int) -> list[str]:
         """The moves so far as `player` may see them, `?` for those it could not tell."""
@@ -214,7 +216,7 @@ class Match:
     def _entry(self, action: int) -> str:
         """`action` by name, after the label of the seat that plays it."""
         actor = self._to_act
-        return f"{_label(actor)}: {self.state.action_to_string(actor, action)}"
+        return f"{_label(actor)}: {self._names.name(self.state, actor, action)}"
 
     def _tell_apart(self, action: int, actor: int) -> frozenset[int]:
         """The seats whose view after `action` differs from their view after each alternative:
@@ -236,31 +238,32 @@ class Match:
                 seers.add(player)
         return frozenset(seers)
 
-    def _legal_moves(self) -> dict[str, int]:
+    def _legal_moves(self) -> LegalMoves:
         """The legal moves of the seat to act by name, computed once per position."""
         if self._legal is None:
-            player = self._to_act
-            self._legal = {
-                self.state.action_to_string(player, action): action
-                for action in self.state.legal_actions()
-            }
+            self._legal = self._names.legal(self.state, self._to_act)
         return self._legal
 
     def _parse(self, move: Any) -> int | None:
-        """The action `move` names: its exact name, the one legal name equal to it ignoring case,
-        or in chess its long algebraic form (`e2e4`); None when it names no legal move."""
+        """The action `move` names: its exact name or alias (in chess `Nf3` besides `g1f3`), or
+        the one legal move whose name or alias equals it ignoring case; None when it names no
+        legal move."""
         if not isinstance(move, str):
             return None
         legal = self._legal_moves()
         text = move.strip()
-        if text in legal:
-            return legal[text]
-        folded = [action for name, action in legal.items() if name.casefold() == text.casefold()]
-        if len(folded) == 1:
-            return folded[0]
-        if self.short_name == "chess":
-            return _long_algebraic(self.state, legal.values()).get(text.lower())
-        return None
+        action = legal.action(text)
+        if action is not None:
+            return action
+        aliases = self._names.aliases(self.state, self._to_act, legal)
+        if text in aliases:
+            return aliases[text]
+        folded = {
+            action
+            for name, action in [*legal.named(), *aliases.items()]
+            if name.casefold() == text.casefold()
+        }
+        return folded.pop() if len(folded) == 1 else None
 
     def _refused(self, reason: str) -> GameObservation:
         observation = self.observe(self.viewer)
@@ -287,10 +290,3 @@ def _view_function(
     if observation:
         return lambda state, player: str(state.observation_string(player))
     raise ValueError(f"{name} describes no player's view as text, so it cannot be played here")
-
-
-def _long_algebraic(state: Any, actions: Any) -> dict[str, int]:
-    """Chess moves by their long algebraic names (`e2e4`, `e7e8q`)."""
-    chess = pyspiel().chess
-    board = state.board()
-    return {chess.action_to_move(action, board).to_lan(): action for action in actions}

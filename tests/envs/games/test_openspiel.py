@@ -107,10 +107,11 @@ def test_moves_are_names_as_a_player_writes_them():
     kuhn.reset(seed=0)
     assert play(kuhn, " bet ").history[-1] == "0: Bet"
     chess = OpenSpielEnv("chess")
-    chess.reset(seed=0)
-    assert play(chess, "e2e4").history == ["1: e4"]
-    assert play(chess, "Nf6").history == ["1: e4", "0: Nf6"]
-    assert play(chess, "g1f3").history[-1] == "1: Nf3"
+    assert "g1f3" in chess.reset(seed=0).legal_moves
+    assert play(chess, "e2e4").history == ["1: e2e4"]
+    assert play(chess, "Nf6").history == ["1: e2e4", "0: g8f6"]
+    assert play(chess, "G1F3").history[-1] == "1: g1f3"
+    assert play(chess, "nc6").history[-1] == "0: b8c6"
 
 
 @pytest.mark.parametrize("move", ["e2e5", "", "Ke2", "O-O", "pass"])
@@ -118,7 +119,7 @@ def test_an_illegal_move_is_an_observation_and_changes_nothing(move):
     env = OpenSpielEnv("chess")
     first = env.reset(seed=0)
     refused = play(env, move)
-    assert refused.error.startswith(f"{move!r} is not a legal move for player 1; legal moves: a3")
+    assert refused.error.startswith(f"{move!r} is not a legal move for player 1; legal moves: a2a3")
     assert refused.legal_moves == first.legal_moves and refused.view == first.view
     assert refused.reward == 0.0 and not refused.done
     assert env.state.actions == [] and env.state.step_count == 1

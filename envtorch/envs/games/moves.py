@@ -1,0 +1,124 @@
+"""How a game names its moves: OpenSpiel's own names, or long algebraic ones in chess."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from envtorch.envs.games.spiel import pyspiel
+
+View = Callable[[Any, int], str]
+"""How a seat sees a position: the OpenSpiel state and the seat to its text."""
+
+REMEMBERED_POSITIONS = 100_000
+"""How many positions' legal move names a game remembers (poker repeats its positions)."""
+
+
+class LegalMoves(NamedTuple):
+    """The legal moves of the seat to act: their names and their OpenSpiel actions, in order."""
+
+    names: list[str]
+    actions: list[int]
+
+    def action(self, name: str) -> int | None:
+        """The action of the move named exactly `name`; None when no legal move is."""
+        try:
+            return self.actions[self.names.index(name)]
+        except ValueError:
+            return None
+
+    def named(self) -> list[tuple[str, int]]:
+        """Each legal move's name with its action."""
+        return list(zip(self.names, self.actions, strict=True))
+
+
+class MoveNames:
+    """The names of a game's moves: OpenSpiel's own (`state.action_to_string`).
+
+    The legal moves' names are remembered per position, the acting seat's view, and reused when
+    the position comes back with the same legal actions.
+    """
+
+    def __init__(self, view: View) -> None:
+        self._view = view
+        self._positions: dict[tuple[int, str], LegalMoves] = {}
+
+    def legal(self, state: Any, player: int) -> LegalMoves:
+        """The legal moves of `player`, who is to act."""
+        actions = state.legal_actions()
+        key = (player, self._view(state, player))
+        known = self._positions.get(key)
+        if known is not None and known.actions == actions:
+            return known
+        legal = LegalMoves([self.name(state, player, action) for action in actions], actions)
+        if len(self._positions) >= REMEMBERED_POSITIONS:
+            self._positions.clear()
+        self._positions[key] = legal
+        return legal
+
+    def name(self, state: Any, player: int, action: int) -> str:
+        """The name of `action`, which `player` may play now."""
+        return str(state.action_to_string(player, action))
+
+    def aliases(self, state: Any, player: int, legal: LegalMoves) -> dict[str, int]:
+        """Other names `player` may give the `legal` moves; none but OpenSpiel's own here."""
+        return {}
+
+
+class LongAlgebraic(MoveNames):
+    """Chess moves named as engines write them: `e2e4`, `e7e8q`, `e1g1`.
+
+    A move's name is remembered per seat and action wherever the board cannot change it (all but
+    a step onto the last rank, which may be a promotion, and castling in Chess960), so naming the
+    legal moves costs a lookup each instead of OpenSpiel's 1-2 us for a standard algebraic name
+    (`Nf3`).
+    """
+
+    def __init__(self, view: View, chess960: bool) -> None:
+        super().__init__(view)
+        self._chess960 = chess960
+        self._chess = pyspiel().chess
+        self._fixed: dict[int, dict[int, str]] = {}
+
+    def legal(self, state: Any, player: int) -> LegalMoves:
+        actions = state.legal_actions()
+        fixed = self._fixed.setdefault(player, {})
+        try:
+            return LegalMoves([fixed[action] for action in actions], actions)
+        except KeyError:
+            board = state.board()
+            names = [fixed.get(action) or self._read(board, fixed, action) for action in actions]
+            return LegalMoves(names, actions)
+
+    def name(self, state: Any, player: int, action: int) -> str:
+        fixed = self._fixed.setdefault(player, {})
+        return fixed.get(action) or self._read(state.board(), fixed, action)
+
+    def aliases(self, state: Any, player: int, legal: LegalMoves) -> dict[str, int]:
+        """The legal moves by their standard algebraic names (`Nf3`, `O-O`), OpenSpiel's own."""
+        return {str(state.action_to_string(player, action)): action for action in legal.actions}
+
+    def _read(self, board: Any, fixed: dict[int, str], action: int) -> str:
+        """The name of `action` on `board`, remembered in `fixed` when no board can change it."""
+        move = self._chess.action_to_move(action, board)
+        name = str(move.to_lan(self._chess960, board))
+        if not _may_promote(move) and not (self._chess960 and move.is_castling()):
+            fixed[action] = name
+        return name
+
+
+def _may_promote(move: Any) -> bool:
+    """Whether `move` steps onto its side's last rank from the rank before, straight or
+    diagonally, as a pawn's promotion does."""
+    chess = pyspiel().chess
+    last = 7 if move.piece.color == chess.Color.WHITE else 0
+    forward = move.to_square.y - move.from_square.y == (1 if last else -1)
+    return move.to_square.y == last and forward and abs(move.to_square.x - move.from_square.x) <= 1
+
+
+def move_names(game: Any, view: View) -> MoveNames:
+    """How `game`, whose seats see positions through `view`, names its moves: long algebraic in
+    chess, else OpenSpiel's own names."""
+    if game.get_type().short_name == "chess":
+        return LongAlgebraic(view, chess960=bool(game.is_chess960()))
+    return MoveNames(view)

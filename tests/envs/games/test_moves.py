@@ -1,0 +1,77 @@
+"""Move names: long algebraic in chess, exactly as OpenSpiel writes them, and OpenSpiel's own names
+elsewhere, however often a position comes back."""
+
+import random
+
+import pyspiel
+import pytest
+
+from envtorch.envs.games import GameMove, OpenSpielEnv
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def openspiel_lan(state, chess960=False):
+    board = state.board()
+    return sorted(
+        pyspiel.chess.action_to_move(action, board).to_lan(chess960, board)
+        for action in state.legal_actions()
+    )
+
+
+def random_games(env, games, seed=0):
+    """Every position of `games` random games through `env`, as (observation, pyspiel state)."""
+    rng = random.Random(seed)
+    for episode in range(games):
+        observation = env.reset(seed=episode)
+        while not observation.done:
+            yield observation, env.match.state
+            observation = env.step(GameMove(move=rng.choice(observation.legal_moves)))
+
+
+@pytest.mark.parametrize("game", ["chess", "chess(chess960=true)"])
+def test_chess_moves_are_named_as_openspiel_writes_them_in_long_algebraic(game):
+    env = OpenSpielEnv(game)
+    chess960 = env.match.game.is_chess960()
+    seen = set()
+    for observation, state in random_games(env, 12):
+        assert sorted(observation.legal_moves) == openspiel_lan(state, chess960)
+        for action in state.legal_actions():
+            move = pyspiel.chess.action_to_move(action, state.board())
+            if move.is_castling():
+                seen.add("castling")
+            if str(move.promotion_type) != str(pyspiel.chess.PieceType.EMPTY):
+                seen.add("promotion")
+    assert seen == {"castling", "promotion"}
+
+
+def test_the_history_names_the_moves_as_they_were_listed():
+    env = OpenSpielEnv("chess")
+    observation = env.reset(seed=0)
+    rng = random.Random(1)
+    played = []
+    while not observation.done and len(played) < 80:
+        played.append(rng.choice(observation.legal_moves))
+        observation = env.step(GameMove(move=played[-1]))
+    assert [entry.split(": ")[1] for entry in observation.history] == played
+
+
+def test_a_chess_move_may_be_written_in_standard_algebraic_notation_too():
+    env = OpenSpielEnv("chess")
+    env.reset(seed=0)
+    for move in ["e4", "e5", "Nf3", "Nc6", "Bc4", "Bc5", "O-O", "Nf6", "d3"]:
+        observation = env.step(GameMove(move=move))
+        assert observation.error == ""
+    assert observation.history[6] == "1: e1g1"
+    assert "e8g8" in observation.legal_moves and "O-O" not in observation.legal_moves
+
+
+@pytest.mark.parametrize(
+    "game", ["kuhn_poker", "leduc_poker", "liars_dice", "tic_tac_toe", "connect_four", "goofspiel"]
+)
+def test_remembered_names_are_openspiel_own_in_every_position(game):
+    env = OpenSpielEnv(game)
+    for observation, state in random_games(env, 60):
+        player = state.current_player()
+        expected = [state.action_to_string(player, action) for action in state.legal_actions()]
+        assert observation.legal_moves == expected
