@@ -104,16 +104,20 @@ class Environment(Generic[ActT, ObsT, StateT]):
 
     def step(self, action: ActT) -> ObsT:
         """Apply one action and return the resulting observation."""
-        self._require_running_episode()
+        state = self._state
+        if state is None or self._episode_over or self._closed:
+            state = self._running_state()
         if not isinstance(action, self.action_type):
             raise TypeError(
                 f"{type(self).__name__}.step() expects a {self.action_type.__name__}, "
                 f"got {type(action).__name__}"
             )
-        state = cast(StateT, self._state)
         state.step_count += 1
-        observation = self._transformed(self._step(action), action)
-        self._apply_step_budget(observation)
+        observation = self._step(action)
+        if self.transform is not None:
+            observation = self._transformed(observation, action)
+        if self.max_steps is not None or self.time_limit is not None:
+            self._apply_step_budget(observation)
         self._episode_over = observation.done
         return observation
 
@@ -227,7 +231,8 @@ class Environment(Generic[ActT, ObsT, StateT]):
         if self._closed:
             raise EnvClosed(f"{type(self).__name__} is closed")
 
-    def _require_running_episode(self) -> None:
+    def _running_state(self) -> StateT:
+        """The running episode's state; `EnvClosed` or `ResetNeeded` when there is none."""
         self._require_open()
         if self._state is None:
             raise ResetNeeded(f"{type(self).__name__}.step() called before reset()")
@@ -235,6 +240,7 @@ class Environment(Generic[ActT, ObsT, StateT]):
             raise ResetNeeded(
                 f"{type(self).__name__}.step() called after the episode ended; call reset()"
             )
+        return self._state
 
     def __repr__(self) -> str:
         return (

@@ -93,7 +93,7 @@ class Match:
         self._rng = rng
         self.state = self.game.new_initial_state()
         self.actions = []
-        self._histories = [[] for _ in range(self.players)]
+        self._histories = self._empty_histories()
         self._enter_position()
         self._advance()
         self._returns = self.state.returns()
@@ -116,21 +116,27 @@ class Match:
             )
         self._apply(action)
         self._advance()
+        rewarded = mover if self.seat is None else self.seat
         rewards = self._rewards_since_last_move()
-        self.viewer = self._acting_seat(mover if self.seat is None else self.seat)
-        observation = self.observe(self.viewer)
-        observation.rewards = rewards
-        observation.reward = rewards[mover if self.seat is None else self.seat]
-        return observation
+        self.viewer = self._acting_seat(rewarded)
+        return self._observation(self.viewer, rewards, rewards[rewarded])
 
     def observe(self, player: int) -> GameObservation:
         """What `player` may see now."""
+        return self._observation(player, [], None)
+
+    def _observation(
+        self, player: int, rewards: list[float], reward: float | None
+    ) -> GameObservation:
+        """What `player` may see now, with every seat's `rewards` and the `reward` of the step."""
         acting = not self.over and self._to_act == player
         return GameObservation(
             player=player,
             view=self._view(self.state, player),
-            legal_moves=self.legal_moves() if acting else [],
-            history=self.history(player),
+            legal_moves=list(self._legal_moves().names) if acting else [],
+            history=list(self._histories[player]),
+            rewards=rewards,
+            reward=reward,
             done=self.over,
         )
 
@@ -141,6 +147,12 @@ class Match:
     def history(self, player: int) -> list[str]:
         """The moves so far as `player` may see them, `?` for those it could not tell."""
         return list(self._histories[player])
+
+    def _empty_histories(self) -> list[list[str]]:
+        """One history per seat; in a game of perfect information every seat shares one."""
+        if self.perfect_information:
+            return [[]] * self.players
+        return [[] for _ in range(self.players)]
 
     def _rewards_since_last_move(self) -> list[float]:
         """Every seat's reward since the caller's last move; in a game that only rewards at the
@@ -182,24 +194,25 @@ class Match:
         return action
 
     def _apply(self, action: int) -> None:
-        for history, entry in zip(self._histories, self._entries(action), strict=True):
-            history.append(entry)
+        if self.perfect_information:
+            self._histories[0].append(self._entry(action))
+        else:
+            for history, entry in zip(self._histories, self._entries(action), strict=True):
+                history.append(entry)
         self.state.apply_action(action)
         self.actions.append(action)
         self._enter_position()
 
     def _enter_position(self) -> None:
         """Read once what the new position is: over or not, and whose turn."""
-        self.over = bool(self.state.is_terminal())
-        self._to_act = int(self.state.current_player())
+        self.over = self.state.is_terminal()
+        self._to_act = self.state.current_player()
         self._legal = None
 
     def _entries(self, action: int) -> tuple[str, ...]:
-        """`action` as each seat's history shows it: `"SEAT: MOVE"` to the seats that can tell
-        it, `"SEAT: ?"` to the others; remembered per position in games of imperfect
-        information."""
-        if self.perfect_information:
-            return (self._entry(action),) * self.players
+        """`action` as each seat's history shows it in a game of imperfect information:
+        `"SEAT: MOVE"` to the seats that can tell it, `"SEAT: ?"` to the others; remembered per
+        position."""
         key = (tuple(self.actions), action)
         entries = self._entries_cache.get(key)
         if entries is None:
@@ -266,10 +279,8 @@ class Match:
         return folded.pop() if len(folded) == 1 else None
 
     def _refused(self, reason: str) -> GameObservation:
-        observation = self.observe(self.viewer)
+        observation = self._observation(self.viewer, [0.0] * self.players, 0.0)
         observation.error = reason
-        observation.rewards = [0.0] * self.players
-        observation.reward = 0.0
         return observation
 
 
