@@ -42,10 +42,6 @@ Opponent = Callable[[GameObservation, random.Random], str]
 """A seat the environment plays: given what that seat may see and the env's seeded rng, a move."""
 
 
-ENTRIES_CACHE_SIZE = 100_000
-"""How many positions' history entries a match remembers (poker repeats its positions)."""
-
-
 class Match:
     """One OpenSpiel game played host-side, move by move, by name.
 
@@ -75,7 +71,7 @@ class Match:
             game_type.reward_model == pyspiel().GameType.RewardModel.TERMINAL
         )
         self._view = _view_function(game, game_type, self.perfect_information)
-        self._names = move_names(self.game, self._view)
+        self._names = move_names(game, self.game, self._view)
         self._everyone = frozenset(range(self.players))
         self._rng = random.Random()
         self.state: Any = None
@@ -86,7 +82,6 @@ class Match:
         self._returns: list[float] = []
         self._histories: list[list[str]] = []
         self._legal: LegalMoves | None = None
-        self._entries_cache: dict[tuple[tuple[int, ...], int], tuple[str, ...]] = {}
 
     def start(self, rng: random.Random) -> GameObservation:
         """Start a new game: deal with `rng`, let the opponents open, and observe."""
@@ -214,16 +209,14 @@ class Match:
         `"SEAT: MOVE"` to the seats that can tell it, `"SEAT: ?"` to the others; remembered per
         position."""
         key = (tuple(self.actions), action)
-        entries = self._entries_cache.get(key)
+        entries = self._names.history_entries(key)
         if entries is None:
-            if len(self._entries_cache) >= ENTRIES_CACHE_SIZE:
-                self._entries_cache.clear()
             seen_by = self._tell_apart(action, self._to_act)
             shown, unseen = self._entry(action), f"{_label(self._to_act)}: ?"
             entries = tuple(
                 shown if player in seen_by else unseen for player in range(self.players)
             )
-            self._entries_cache[key] = entries
+            self._names.remember_history_entries(key, entries)
         return entries
 
     def _entry(self, action: int) -> str:

@@ -10,8 +10,14 @@ from envtorch.envs.games.spiel import pyspiel
 View = Callable[[Any, int], str]
 """How a seat sees a position: the OpenSpiel state and the seat to its text."""
 
-REMEMBERED_POSITIONS = 100_000
-"""How many positions' legal move names a game remembers (poker repeats its positions)."""
+REMEMBERED_POSITIONS = 20_000
+"""How many positions a game remembers the legal moves' names of, and how many moves the history
+entries of, in each process: Leduc poker has 936 positions and about 9,300 moves in context; a
+game too large to repeat itself, such as connect four, fills it at about 0.9 KiB a position,
+18 MiB, and starts over."""
+
+HistoryKey = tuple[tuple[int, ...], int]
+"""A move in context: the actions before it and its own."""
 
 
 class LegalMoves(NamedTuple):
@@ -36,12 +42,19 @@ class MoveNames:
     """The names of a game's moves: OpenSpiel's own (`state.action_to_string`).
 
     The legal moves' names are remembered per position, the acting seat's view, and reused when
-    the position comes back with the same legal actions.
+    the position comes back with the same legal actions; a move's history entries, as each seat
+    sees it, are remembered per move in context. One `MoveNames` serves every match of a game in
+    the process (`move_names`), and copies of a match share it: what it remembers is the game's,
+    not an episode's.
     """
 
     def __init__(self, view: View) -> None:
         self._view = view
         self._positions: dict[tuple[int, str], LegalMoves] = {}
+        self._history_entries: dict[HistoryKey, tuple[str, ...]] = {}
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> MoveNames:
+        return self
 
     def legal(self, state: Any, player: int) -> LegalMoves:
         """The legal moves of `player`, who is to act."""
@@ -51,10 +64,16 @@ class MoveNames:
         if known is not None and known.actions == actions:
             return known
         legal = LegalMoves([self.name(state, player, action) for action in actions], actions)
-        if len(self._positions) >= REMEMBERED_POSITIONS:
-            self._positions.clear()
-        self._positions[key] = legal
+        _remember(self._positions, key, legal)
         return legal
+
+    def history_entries(self, key: HistoryKey) -> tuple[str, ...] | None:
+        """The history entries of the move `key`, one per seat, if remembered."""
+        return self._history_entries.get(key)
+
+    def remember_history_entries(self, key: HistoryKey, entries: tuple[str, ...]) -> None:
+        """Remember the history entries of the move `key`, one per seat."""
+        _remember(self._history_entries, key, entries)
 
     def name(self, state: Any, player: int, action: int) -> str:
         """The name of `action`, which `player` may play now."""
@@ -77,7 +96,6 @@ class LongAlgebraic(MoveNames):
     def __init__(self, view: View, chess960: bool) -> None:
         super().__init__(view)
         self._chess960 = chess960
-        self._chess = pyspiel().chess
         self._fixed: dict[int, dict[int, str]] = {}
 
     def legal(self, state: Any, player: int) -> LegalMoves:
@@ -100,7 +118,7 @@ class LongAlgebraic(MoveNames):
 
     def _read(self, board: Any, fixed: dict[int, str], action: int) -> str:
         """The name of `action` on `board`, remembered in `fixed` when no board can change it."""
-        move = self._chess.action_to_move(action, board)
+        move = pyspiel().chess.action_to_move(action, board)
         name = str(move.to_lan(self._chess960, board))
         if not _may_promote(move) and not (self._chess960 and move.is_castling()):
             fixed[action] = name
@@ -116,9 +134,24 @@ def _may_promote(move: Any) -> bool:
     return move.to_square.y == last and forward and abs(move.to_square.x - move.from_square.x) <= 1
 
 
-def move_names(game: Any, view: View) -> MoveNames:
-    """How `game`, whose seats see positions through `view`, names its moves: long algebraic in
-    chess, else OpenSpiel's own names."""
-    if game.get_type().short_name == "chess":
-        return LongAlgebraic(view, chess960=bool(game.is_chess960()))
-    return MoveNames(view)
+_shared: dict[str, MoveNames] = {}
+
+
+def move_names(name: str, game: Any, view: View) -> MoveNames:
+    """How the game loaded as `name`, whose seats see positions through `view`, names its moves:
+    long algebraic in chess, else OpenSpiel's own names; one `MoveNames` per game and process."""
+    names = _shared.get(name)
+    if names is None:
+        if game.get_type().short_name == "chess":
+            names = LongAlgebraic(view, chess960=bool(game.is_chess960()))
+        else:
+            names = MoveNames(view)
+        names = _shared.setdefault(name, names)
+    return names
+
+
+def _remember(memory: dict[Any, Any], key: Any, value: Any) -> None:
+    """Set `memory[key]`, forgetting everything first once `REMEMBERED_POSITIONS` are held."""
+    if len(memory) >= REMEMBERED_POSITIONS:
+        memory.clear()
+    memory[key] = value

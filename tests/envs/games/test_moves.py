@@ -75,3 +75,18 @@ def test_remembered_names_are_openspiel_own_in_every_position(game):
         player = state.current_player()
         expected = [state.action_to_string(player, action) for action in state.legal_actions()]
         assert observation.legal_moves == expected
+
+
+@pytest.mark.parametrize("game", ["kuhn_poker", "leduc_poker", "tic_tac_toe", "chess"])
+def test_a_forked_game_goes_on_alone_and_shares_what_the_game_remembers(game):
+    env = OpenSpielEnv(game)
+    observation = env.reset(seed=3)
+    observation = env.step(GameMove(move=observation.legal_moves[0]))
+    before = list(env.state.actions)
+    branches = env.fork(2)
+    for index, branch in enumerate(branches):
+        branch.step(GameMove(move=observation.legal_moves[index]))
+        assert branch.match.actions[: len(before)] == before
+        assert branch.match._names is env.match._names
+    assert env.state.actions == before
+    assert branches[0].state.actions != branches[1].state.actions
