@@ -35,7 +35,8 @@ class Environment(Generic[ActT, ObsT, StateT]):
       `time_limit` seconds, the observation comes back `done` and `truncated`.
     - `state` is the live `State` of the current episode, hidden parts included.
     - `render()` renders in the `render_mode` fixed at construction, which must be one of
-      `metadata["render_modes"]`; it returns `None` when no render mode was chosen.
+      `metadata["render_modes"]`; it returns `None` when no render mode was chosen, and raises
+      `ResetNeeded` before the first `reset()`.
     - `close()` releases resources; calling it twice is harmless, using the env afterwards raises
       `EnvClosed`.
     - `fork(n)` returns `n` independent environments that go on from the running episode as it
@@ -135,10 +136,13 @@ class Environment(Generic[ActT, ObsT, StateT]):
         return self._episode_over
 
     def render(self) -> Any:
-        """Render the current episode in `render_mode`, or return None without a render mode."""
+        """Render the current episode in `render_mode`, or return None without a render mode;
+        `ResetNeeded` before the first `reset()`."""
         self._require_open()
         if self.render_mode is None:
             return None
+        if self._state is None:
+            raise ResetNeeded(f"{type(self).__name__} has nothing to render: call reset() first")
         return self._render()
 
     def fork(self, count: int) -> list[Self]:

@@ -278,6 +278,17 @@ class SandboxSession:
             finally:
                 os.close(root)
 
+    def bind_tools(self, tools: Mapping[str, Tool]) -> None:
+        """Have this session's namespace call `tools` from now on: the host functions behind its
+        tool names, which must be the names it has. A fork's copies call the same host functions
+        as the session they came from until they bind their own."""
+        if set(tools) != set(self._tools):
+            raise ValueError(
+                f"bind_tools needs the session's tool names {sorted(self._tools)}, "
+                f"got {sorted(tools)}"
+            )
+        self._tools = dict(tools)
+
     def fork(self, count: int) -> list[SandboxSession]:
         """`count` new sessions that go on from this one as it is now: its namespace and
         everything its interpreter holds, and its workspace's files.

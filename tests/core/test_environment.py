@@ -148,6 +148,8 @@ def test_seed_determinism():
 def test_render_modes():
     assert EchoEnv().render() is None
     env = EchoEnv(render_mode="ansi")
+    with pytest.raises(ResetNeeded, match="nothing to render: call reset"):
+        env.render()
     env.reset()
     env.step(EchoAction(message="hi"))
     assert "'hi'" in env.render()

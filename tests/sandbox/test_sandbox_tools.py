@@ -175,3 +175,19 @@ def test_tools_are_described_once_per_open(sandbox):
     with sandbox.open(tools={"echo": tool}) as session:
         assert session.execute("echo(5)").value == 5
     assert tool.reads == 1
+
+
+def test_a_fork_calls_the_host_functions_it_binds_under_the_same_names(sandbox):
+    with sandbox.open(tools={"who": lambda: "parent"}) as session:
+        [copy] = session.fork(1)
+        try:
+            assert copy.execute("who()").value == "parent"
+            copy.bind_tools({"who": lambda: "copy"})
+            assert [copy.execute("who()").value, session.execute("who()").value] == [
+                "copy",
+                "parent",
+            ]
+            with pytest.raises(ValueError, match=r"tool names \['who'\], got \['whom'\]"):
+                copy.bind_tools({"whom": lambda: "copy"})
+        finally:
+            copy.close()

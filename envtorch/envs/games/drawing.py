@@ -6,6 +6,7 @@ show what the viewing seat may see, nothing more.
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 from envtorch.core.extras import import_optional
@@ -17,18 +18,16 @@ LIGHT, DARK = (240, 217, 181), (181, 136, 99)
 INK, PAPER = (20, 20, 20), (250, 250, 250)
 CROSS, NOUGHT = (200, 40, 40), (40, 90, 200)
 BOARD_BLUE, RED_DISC, YELLOW_DISC = (30, 80, 190), (215, 40, 40), (245, 205, 40)
+PICTURE_COLUMNS = 80
+"""Characters per line of a game drawn as its text table; longer lines wrap."""
+PICTURE_HISTORY = 12
+"""Moves of the history a game drawn as its text table shows: the latest ones."""
 
 
 def ansi(match: Match) -> str:
     """The game as the viewing seat sees it: a headline, the board or its view, the history and
     the legal moves."""
-    lines = [_headline(match), *_board_text(match)]
-    history = match.history(match.viewer)
-    if history:
-        lines.append(f"history: {', '.join(history)}")
-    if not match.over:
-        lines.append(f"legal moves: {', '.join(match.legal_moves())}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(_table(match, recent=None)) + "\n"
 
 
 def image(match: Match) -> Any:
@@ -41,8 +40,32 @@ def image(match: Match) -> Any:
     elif match.short_name == "connect_four":
         picture = _connect_four_picture(_rows(match))
     else:
-        picture = _text_picture(ansi(match))
+        picture = _text_picture(_wrapped(_table(match, recent=PICTURE_HISTORY)))
     return numpy.asarray(picture.convert("RGB"))
+
+
+def _table(match: Match, recent: int | None) -> list[str]:
+    """The lines of the game's text table, with the whole history or its `recent` latest moves."""
+    lines = [_headline(match), *_board_text(match)]
+    history = match.history(match.viewer)
+    if recent is not None and len(history) > recent:
+        lines.append(f"history (last {recent} of {len(history)}): {', '.join(history[-recent:])}")
+    elif history:
+        lines.append(f"history: {', '.join(history)}")
+    if not match.over:
+        lines.append(f"legal moves: {', '.join(match.legal_moves())}")
+    return lines
+
+
+def _wrapped(lines: list[str]) -> str:
+    """`lines` as one text, each line longer than `PICTURE_COLUMNS` wrapped."""
+    return "\n".join(
+        wrapped
+        for line in lines
+        for wrapped in (
+            textwrap.wrap(line, PICTURE_COLUMNS) if len(line) > PICTURE_COLUMNS else [line]
+        )
+    )
 
 
 def _headline(match: Match) -> str:

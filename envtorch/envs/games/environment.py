@@ -43,7 +43,9 @@ class OpenSpielEnv(Environment[GameMove, GameObservation, GameState]):
     `opponent` plays the others here, next to the game: `random_opponent`, `scripted(...)`, or
     any callable from a `GameObservation` and the env's rng to a move name, so a remote policy
     never sees their cards. An illegal or malformed move comes back as an observation with
-    `error` set and the legal moves; the game does not change.
+    `error` set and the legal moves; the game does not change. (Over the wire, a `move` that is
+    not a string is refused before it reaches the game, as any action that does not fit its
+    type.)
 
     Renders show the viewing seat's side only: `ansi` is a text table, `rgb_array` a picture (a
     board for chess, tic-tac-toe and connect four, the table for other games).

@@ -106,7 +106,7 @@ class Match:
         action = self._parse(move)
         if action is None:
             return self._refused(
-                f"{move!r} is not a legal move for player {mover}; "
+                f"{_shown(move)} is not a legal move for player {mover}; "
                 f"legal moves: {', '.join(self.legal_moves())}"
             )
         self._apply(action)
@@ -117,8 +117,8 @@ class Match:
         return self._observation(self.viewer, rewards, rewards[rewarded])
 
     def observe(self, player: int) -> GameObservation:
-        """What `player` may see now."""
-        return self._observation(player, [], None)
+        """What `player` may see now; no seat has been rewarded yet."""
+        return self._observation(player, [0.0] * self.players, None)
 
     def _observation(
         self, player: int, rewards: list[float], reward: float | None
@@ -183,8 +183,8 @@ class Match:
         action = self._parse(move)
         if action is None:
             raise ValueError(
-                f"the opponent of seat {player} chose {move!r}, which is not one of its legal "
-                f"moves: {', '.join(self.legal_moves())}"
+                f"the opponent of seat {player} chose {_shown(move)}, which is not one of its "
+                f"legal moves: {', '.join(self.legal_moves())}"
             )
         return action
 
@@ -275,6 +275,18 @@ class Match:
         observation = self._observation(self.viewer, [0.0] * self.players, 0.0)
         observation.error = reason
         return observation
+
+
+SHOWN_MOVE_LENGTH = 80
+"""How many characters of a refused move its error repeats."""
+
+
+def _shown(move: Any) -> str:
+    """`repr(move)`, cut to `SHOWN_MOVE_LENGTH` characters."""
+    text = repr(move)
+    if len(text) <= SHOWN_MOVE_LENGTH:
+        return text
+    return f"{text[:SHOWN_MOVE_LENGTH]}... ({len(text)} characters)"
 
 
 def _label(actor: int) -> str:

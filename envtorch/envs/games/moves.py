@@ -113,8 +113,17 @@ class LongAlgebraic(MoveNames):
         return fixed.get(action) or self._read(state.board(), fixed, action)
 
     def aliases(self, state: Any, player: int, legal: LegalMoves) -> dict[str, int]:
-        """The legal moves by their standard algebraic names (`Nf3`, `O-O`), OpenSpiel's own."""
-        return {str(state.action_to_string(player, action)): action for action in legal.actions}
+        """The legal moves by their standard algebraic names, OpenSpiel's own (`Nf3`, `Qh5+`,
+        `e8=Q`, `O-O`), and as players also write them: without the check sign or `=` (`Qh5`,
+        `e8Q`), castling with zeros (`0-0`)."""
+        aliases = {}
+        for action in legal.actions:
+            standard = str(state.action_to_string(player, action))
+            plain = standard.rstrip("+#").replace("=", "")
+            aliases[standard] = aliases[plain] = action
+            if plain.startswith("O-O"):
+                aliases[plain.replace("O", "0")] = action
+        return aliases
 
     def _read(self, board: Any, fixed: dict[int, str], action: int) -> str:
         """The name of `action` on `board`, remembered in `fixed` when no board can change it."""

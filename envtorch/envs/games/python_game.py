@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+import copy
+from typing import Any, Self
 
 from envtorch.core import to_builtins
 from envtorch.envs.games import drawing
 from envtorch.envs.games.match import Match, Opponent
 from envtorch.envs.games.opponents import random_opponent
 from envtorch.envs.python import CodeAction, CodeObservation, PythonEnv
+from envtorch.sandbox import SandboxSession
 
 SHOWN_AFTER_A_MOVE = ("view", "legal_moves", "history", "reward", "done", "error")
 
@@ -60,6 +62,14 @@ class PythonGameEnv(PythonEnv):
         if self.match.over:
             observation.done = True
         return observation
+
+    def _twin_on(self, session: SandboxSession) -> Self:
+        """A copy going on in `session` with its own game, and tools that play it."""
+        twin = super()._twin_on(session)
+        twin.rng, twin.match = copy.deepcopy((self.rng, self.match))
+        twin.host_tools = twin._game_tools()
+        session.bind_tools(twin._session_tools())
+        return twin
 
     def _render(self) -> str:
         return super()._render() + drawing.ansi(self.match)

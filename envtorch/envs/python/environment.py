@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from envtorch.core import Action, Environment, Observation, ResetNeeded, State
 from envtorch.envs.python import workspace
@@ -114,8 +114,7 @@ class PythonEnv(Environment[CodeAction, CodeObservation, State]):
 
     def _reset(self, *, seed: int | None, task: Any) -> CodeObservation:
         self._close_session()
-        tools = {**_mcp_tools(self.mcp_servers), **self.host_tools}
-        self._session = shared_sandbox(self._limits).open(tools=tools)
+        self._session = shared_sandbox(self._limits).open(tools=self._session_tools())
         if seed is not None:
             self._session.execute(f"import random\nrandom.seed({int(seed)})\ndel random")
         self._steps = []
@@ -136,18 +135,24 @@ class PythonEnv(Environment[CodeAction, CodeObservation, State]):
         self._steps.append((code, observation))
         return observation
 
-    def _fork(self, count: int) -> list[PythonEnv]:
+    def _fork(self, count: int) -> list[Self]:
         assert self._session is not None
         return [self._twin_on(session) for session in self._session.fork(count)]
 
-    def _twin_on(self, session: SandboxSession) -> PythonEnv:
+    def _twin_on(self, session: SandboxSession) -> Self:
         """A copy of this environment whose episode goes on in `session`."""
         twin = copy.copy(self)
         twin._session = session
         twin._state = copy.deepcopy(self._state)
         twin.rng = copy.deepcopy(self.rng)
         twin.transform = copy.deepcopy(self.transform)
+        twin._steps = list(self._steps)
         return twin
+
+    def _session_tools(self) -> dict[str, Callable[..., Any]]:
+        """The host functions the episode's namespace calls: the MCP servers' tools and the
+        host tools."""
+        return {**_mcp_tools(self.mcp_servers), **self.host_tools}
 
     def tools(self) -> dict[str, Callable[..., Any]]:
         """The host tools, the MCP servers' tools and the workspace file tools, as the episode's

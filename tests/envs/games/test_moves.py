@@ -90,3 +90,42 @@ def test_a_forked_game_goes_on_alone_and_shares_what_the_game_remembers(game):
         assert branch.match._names is env.match._names
     assert env.state.actions == before
     assert branches[0].state.actions != branches[1].state.actions
+
+
+def test_standard_algebraic_moves_may_leave_out_the_check_sign_and_castle_with_zeros():
+    env = OpenSpielEnv("chess")
+    env.reset(seed=0)
+    for move in ["e4", "e5", "Bc4", "Nc6", "Qh5", "Nf6", "Nf3", "Be7", "0-0", "Nxh5"]:
+        observation = env.step(GameMove(move=move))
+        assert observation.error == "", move
+    assert observation.history[4] == "1: d1h5" and observation.history[8] == "1: e1g1"
+    mate = OpenSpielEnv("chess")
+    mate.reset(seed=0)
+    for move in ["e4", "e5", "Bc4", "Nc6", "Qh5", "Nf6", "qxf7"]:
+        observation = mate.step(GameMove(move=move))
+    assert observation.done and observation.rewards == [-1.0, 1.0]
+
+
+def test_a_promotion_may_be_written_without_its_equals_sign():
+    env = OpenSpielEnv("chess")
+    for _, state in random_games(env, 12):
+        player = state.current_player()
+        promotions = {
+            state.action_to_string(player, action): action
+            for action in state.legal_actions()
+            if "=" in state.action_to_string(player, action)
+        }
+        if promotions:
+            break
+    standard, action = next(iter(promotions.items()))
+    [branch] = env.fork(1)
+    played = branch.step(GameMove(move=standard.replace("=", "").rstrip("+#").lower()))
+    assert played.error == "" and branch.match.actions[-1] == action
+
+
+def test_a_refused_move_is_repeated_in_its_error_only_in_part():
+    env = OpenSpielEnv("kuhn_poker")
+    env.reset(seed=0)
+    refused = env.step(GameMove(move="x" * 1_000_000))
+    assert refused.error.startswith("'xxxx") and "(1000002 characters)" in refused.error
+    assert len(refused.error) < 200

@@ -240,6 +240,19 @@ def test_rgb_array_of_other_games_is_their_table():
     assert frame.ndim == 3 and frame.shape[2] == 3 and frame.min() < 100 < frame.max()
 
 
+def test_a_game_drawn_as_its_table_keeps_its_frame_bounded():
+    env = OpenSpielEnv("backgammon", render_mode="rgb_array")
+    observation = env.reset(seed=0)
+    rng = random.Random(0)
+    for _ in range(120):
+        if observation.done:
+            break
+        observation = play(env, rng.choice(observation.legal_moves))
+    assert len(observation.history) > 100
+    height, width, _ = env.render().shape
+    assert width < 1000 and height < 1000
+
+
 def test_a_random_policy_finishes_every_registered_game():
     rng = random.Random(0)
     for game in OPENSPIEL_SHORT_NAMES.values():

@@ -58,3 +58,21 @@ def test_ansi_shows_the_code_then_the_board():
         text = env.render()
         assert ">>> play('x(1,1)')['done']\nFalse\n" in text
         assert "  ...\n  .x.\n" in text.replace("o", ".")
+
+
+def test_a_fork_plays_its_own_game_with_its_own_tools_and_rewards():
+    with PythonGameEnv("tic_tac_toe", opponent=scripted()) as env:
+        env.reset(seed=0)
+        run(env, "play('x(1,1)')")
+        [fork] = env.fork(1)
+        try:
+            assert fork.match is not env.match
+            run(fork, "play('x(0,2)')")
+            won = run(fork, "play('x(2,0)')['history']")
+            assert won.reward == 1.0 and won.done
+            assert won.value == ["0: x(1,1)", "1: o(0,0)", "0: x(0,2)", "1: o(0,1)", "0: x(2,0)"]
+            untouched = run(env, "play('x(2,2)')['history']")
+            assert untouched.value == ["0: x(1,1)", "1: o(0,0)", "0: x(2,2)", "1: o(0,1)"]
+            assert untouched.reward == 0.0 and env.match.history(0) == untouched.value
+        finally:
+            fork.close()

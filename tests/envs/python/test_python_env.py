@@ -288,6 +288,7 @@ def test_fork_goes_on_from_the_namespace_files_rng_steps_and_task():
                 run(each, "total, open('/tmp/notes.txt').read()").value for each in (env, *copies)
             ]
             assert outcomes == [[40, "draft"], [41, "draft+1"], [42, "draft+2"]]
+            assert [len(each._steps) for each in (env, *copies)] == [3, 4, 4]
         finally:
             for each in copies:
                 each.close()
