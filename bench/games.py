@@ -3,24 +3,28 @@
 In-process, each game replays the same recorded random games three ways and reports the mean
 CPU time of one move: pyspiel's `apply_action` (with the chance outcomes that follow) plus the
 view string of the seat to act, which is the reference; pyspiel plus `legal_actions()`, which
-every env listing the legal moves calls; and our `env.step(GameMove(...))`. The floor column is
-what no env of ours can go below: pyspiel with `legal_actions()` plus `Environment.step` of an env
-that does nothing but return one `GameObservation` (timed once per run); naming the moves is left
-out of it, since names are remembered. Over the wire, an `EnvClient` steps served games and a
-served echo env in alternating blocks; the ratios are of the p50 wall-clock step times and of
-the mean CPU time per step, client and server process added (from the scheduler's counters),
-which the machine's load does not inflate.
+every env listing the legal moves calls; and our `env.step(GameMove(...))`, after our env played
+`--warm-up` other random games untimed, so that what it remembers of positions that come back is
+warm, as in a long run. The floor column is what no env of ours can go below: pyspiel with
+`legal_actions()` plus `Environment.step` of an env that does nothing but return one
+`GameObservation` (timed once per run); naming the moves is left out of it, since names are
+remembered. Over the wire, an `EnvClient` steps served games and a served echo env in
+alternating blocks; the ratios are of the p50 wall-clock step times and of the mean CPU time per
+step, client and server process added (from the scheduler's counters), which the machine's load
+does not inflate.
 
 The whole run, server processes included, is pinned to one CPU (`--cpu`, -1 for none): on a
 shared 2-core VM timings drift otherwise.
 
-    .venv/bin/python bench/games.py [--episodes 300] [--wire-steps 3000] [--cpu 0]
+    .venv/bin/python bench/games.py [--episodes 300] [--warm-up 3000] [--wire-steps 3000] \
+        [--cpu 0]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import multiprocessing
 import os
 import random
 import time
@@ -50,6 +54,13 @@ class Episode:
 
 
 def record(game: str, episodes: int) -> list[Episode]:
+    """Random games played through our env, cut at `MOVES_PER_EPISODE` moves, in a child process:
+    what playing them teaches our env (a game's names, its history entries) stays there."""
+    with multiprocessing.get_context("fork").Pool(1) as child:
+        return child.apply(play_random_games, (game, episodes))
+
+
+def play_random_games(game: str, episodes: int) -> list[Episode]:
     """Random games played through our env, cut at `MOVES_PER_EPISODE` moves."""
     rng = random.Random(0)
     env = OpenSpielEnv(game)
@@ -99,14 +110,14 @@ def time_pyspiel(game_name: str, episodes: list[Episode], with_legal: bool) -> f
     return spent / moves
 
 
-def time_envtorch(game_name: str, episodes: list[Episode]) -> float:
-    """Mean CPU seconds per `env.step()` replaying the recorded games through our env, after
-    replaying them once untimed: the env remembers positions (names, what each seat saw), so
-    this is the steady state of a long run."""
+def time_envtorch(game_name: str, warm_up: list[Episode], episodes: list[Episode]) -> float:
+    """Mean CPU seconds per `env.step()` replaying the recorded `episodes` through our env, after
+    replaying the other games `warm_up` untimed: the env remembers positions (names, what each
+    seat saw) that come back from game to game, as they do in a long run."""
     env = OpenSpielEnv(game_name)
     spent, moves = 0.0, 0
-    for timed in (False, True):
-        for episode in episodes:
+    for timed, games in ((False, warm_up), (True, episodes)):
+        for episode in games:
             env.reset(seed=episode.seed)
             actions = [GameMove(move=move) for move in episode.moves]
             start = time.process_time()
@@ -223,13 +234,16 @@ def verdict(ratio: float, goal: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--episodes", type=int, default=300)
+    parser.add_argument(
+        "--warm-up", type=int, default=3000, help="other games our env plays first, untimed"
+    )
     parser.add_argument("--wire-steps", type=int, default=3000)
     parser.add_argument("--cpu", type=int, default=0, help="the CPU to pin the run to, -1: none")
     args = parser.parse_args()
     if args.cpu >= 0:
         os.sched_setaffinity(0, {args.cpu})
     pinned = f"pinned to CPU {args.cpu}" if args.cpu >= 0 else "not pinned"
-    print(f"{pinned}; {args.episodes} recorded games per game\n")
+    print(f"{pinned}; {args.episodes} recorded games per game, {args.warm_up} to warm up\n")
     floor = time_floor()
     print(f"in-process, mean CPU us per move (a no-op env's step: {floor * 1e6:.2f} us):")
     header = (
@@ -238,10 +252,11 @@ def main() -> None:
     )
     print(header)
     for game in GAMES:
-        episodes = record(game, args.episodes)
+        recorded = record(game, args.warm_up + args.episodes)
+        warm_up, episodes = recorded[: args.warm_up], recorded[args.warm_up :]
         bare = time_pyspiel(game, episodes, with_legal=False)
         listed = time_pyspiel(game, episodes, with_legal=True)
-        ours = time_envtorch(game, episodes)
+        ours = time_envtorch(game, warm_up, episodes)
         least = listed + floor
         print(
             f"{game:<14}{bare * 1e6:>9.1f}{listed * 1e6:>9.1f}{ours * 1e6:>10.1f}"

@@ -35,7 +35,7 @@ class Environment(Generic[ActT, ObsT, StateT]):
       `time_limit` seconds, the observation comes back `done` and `truncated`.
     - `state` is the live `State` of the current episode, hidden parts included.
     - `render()` renders in the `render_mode` fixed at construction, which must be one of
-      `metadata["render_modes"]`; it returns `None` when no render mode was chosen, and raises
+      `metadata["render_modes"]`; it returns `None` when no render mode was chosen, else raises
       `ResetNeeded` before the first `reset()`.
     - `close()` releases resources; calling it twice is harmless, using the env afterwards raises
       `EnvClosed`.
@@ -114,11 +114,10 @@ class Environment(Generic[ActT, ObsT, StateT]):
                 f"got {type(action).__name__}"
             )
         state.step_count += 1
-        observation = self._step(action)
-        if self.transform is not None:
-            observation = self._transformed(observation, action)
-        if self.max_steps is not None or self.time_limit is not None:
-            self._apply_step_budget(observation)
+        observation = self._transformed(self._step(action), action)
+        if not observation.done and self._budget_spent():
+            observation.done = True
+            observation.truncated = True
         self._episode_over = observation.done
         return observation
 
@@ -137,7 +136,7 @@ class Environment(Generic[ActT, ObsT, StateT]):
 
     def render(self) -> Any:
         """Render the current episode in `render_mode`, or return None without a render mode;
-        `ResetNeeded` before the first `reset()`."""
+        with one, `ResetNeeded` before the first `reset()`."""
         self._require_open()
         if self.render_mode is None:
             return None
@@ -210,12 +209,6 @@ class Environment(Generic[ActT, ObsT, StateT]):
         if self.transform is None:
             return observation
         return cast(ObsT, self.transform(observation, action, self.state))
-
-    def _apply_step_budget(self, observation: ObsT) -> None:
-        """End the episode as truncated when its step or time budget is spent."""
-        if not observation.done and self._budget_spent():
-            observation.done = True
-            observation.truncated = True
 
     def _budget_spent(self) -> bool:
         """Whether the episode has taken `max_steps` steps or run for `time_limit` seconds."""

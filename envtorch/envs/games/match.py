@@ -8,11 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from envtorch.core import Observation
-from envtorch.envs.games.moves import LegalMoves, move_names
+from envtorch.envs.games.moves import CHANCE, LegalMoves, move_names
 from envtorch.envs.games.spiel import load_game, pyspiel
-
-CHANCE = -1
-"""OpenSpiel's player id of chance."""
 
 
 @dataclass(kw_only=True)

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from collections.abc import Callable, Hashable
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from envtorch.envs.games.spiel import pyspiel
+
+CHANCE = -1
+"""OpenSpiel's player id of chance."""
 
 View = Callable[[Any, int], str]
 """How a seat sees a position: the OpenSpiel state and the seat to its text."""
 
 REMEMBERED_POSITIONS = 20_000
 """How many positions a game remembers the legal moves' names of, and how many moves the history
-entries of, in each process: Leduc poker has 936 positions and about 9,300 moves in context; a
-game too large to repeat itself, such as connect four, fills it at about 0.9 KiB a position,
-18 MiB, and starts over."""
+entries of, in each process: Leduc poker has 936 positions and about 9,300 moves in context. A
+game too large to repeat itself, such as connect four, fills it (at about 0.9 KiB a position,
+18 MiB) with fewer lookups found than positions kept, and stops remembering."""
+
+Key = TypeVar("Key", bound=Hashable)
+Value = TypeVar("Value")
 
 HistoryKey = tuple[tuple[int, ...], int]
 """A move in context: the actions before it and its own."""
@@ -38,20 +44,49 @@ class LegalMoves(NamedTuple):
         return list(zip(self.names, self.actions, strict=True))
 
 
+class Memory(Generic[Key, Value]):
+    """What a game remembers, up to `REMEMBERED_POSITIONS` values.
+
+    Once full it starts over, unless fewer lookups found their value than it held: then it does
+    not pay and it stops remembering for good (`active` turns False).
+    """
+
+    def __init__(self) -> None:
+        self.active = True
+        self._values: dict[Key, Value] = {}
+        self._found = 0
+
+    def get(self, key: Key) -> Value | None:
+        """The value remembered for `key`, if any."""
+        value = self._values.get(key)
+        if value is not None:
+            self._found += 1
+        return value
+
+    def put(self, key: Key, value: Value) -> None:
+        """Remember `value` for `key`, while remembering pays."""
+        if len(self._values) >= REMEMBERED_POSITIONS:
+            self.active = self._found >= len(self._values)
+            self._values.clear()
+            self._found = 0
+        if self.active:
+            self._values[key] = value
+
+
 class MoveNames:
     """The names of a game's moves: OpenSpiel's own (`state.action_to_string`).
 
     The legal moves' names are remembered per position, the acting seat's view, and reused when
     the position comes back with the same legal actions; a move's history entries, as each seat
-    sees it, are remembered per move in context. One `MoveNames` serves every match of a game in
-    the process (`move_names`), and copies of a match share it: what it remembers is the game's,
-    not an episode's.
+    sees it, are remembered per move in context (see `Memory`). One `MoveNames` serves every match
+    of a game in the process (`move_names`), and copies of a match share it: what it remembers is
+    the game's, not an episode's.
     """
 
     def __init__(self, view: View) -> None:
         self._view = view
-        self._positions: dict[tuple[int, str], LegalMoves] = {}
-        self._history_entries: dict[HistoryKey, tuple[str, ...]] = {}
+        self._positions: Memory[tuple[int, str], LegalMoves] = Memory()
+        self._history_entries: Memory[HistoryKey, tuple[str, ...]] = Memory()
 
     def __deepcopy__(self, memo: dict[int, Any]) -> MoveNames:
         return self
@@ -59,12 +94,14 @@ class MoveNames:
     def legal(self, state: Any, player: int) -> LegalMoves:
         """The legal moves of `player`, who is to act."""
         actions = state.legal_actions()
+        if not self._positions.active:
+            return LegalMoves([self.name(state, player, action) for action in actions], actions)
         key = (player, self._view(state, player))
         known = self._positions.get(key)
         if known is not None and known.actions == actions:
             return known
         legal = LegalMoves([self.name(state, player, action) for action in actions], actions)
-        _remember(self._positions, key, legal)
+        self._positions.put(key, legal)
         return legal
 
     def history_entries(self, key: HistoryKey) -> tuple[str, ...] | None:
@@ -73,7 +110,7 @@ class MoveNames:
 
     def remember_history_entries(self, key: HistoryKey, entries: tuple[str, ...]) -> None:
         """Remember the history entries of the move `key`, one per seat."""
-        _remember(self._history_entries, key, entries)
+        self._history_entries.put(key, entries)
 
     def name(self, state: Any, player: int, action: int) -> str:
         """The name of `action`, which `player` may play now."""
@@ -109,6 +146,8 @@ class LongAlgebraic(MoveNames):
             return LegalMoves(names, actions)
 
     def name(self, state: Any, player: int, action: int) -> str:
+        if player == CHANCE:
+            return super().name(state, player, action)
         fixed = self._fixed.setdefault(player, {})
         return fixed.get(action) or self._read(state.board(), fixed, action)
 
@@ -157,10 +196,3 @@ def move_names(name: str, game: Any, view: View) -> MoveNames:
             names = MoveNames(view)
         names = _shared.setdefault(name, names)
     return names
-
-
-def _remember(memory: dict[Any, Any], key: Any, value: Any) -> None:
-    """Set `memory[key]`, forgetting everything first once `REMEMBERED_POSITIONS` are held."""
-    if len(memory) >= REMEMBERED_POSITIONS:
-        memory.clear()
-    memory[key] = value

@@ -157,11 +157,7 @@ class PythonEnv(Environment[CodeAction, CodeObservation, State]):
     def tools(self) -> dict[str, Callable[..., Any]]:
         """The host tools, the MCP servers' tools and the workspace file tools, as the episode's
         namespace names them; the file tools act in the current episode's workspace."""
-        return {
-            **_mcp_tools(self.mcp_servers),
-            **self.host_tools,
-            **_workspace_tools(self._run_workspace_tool),
-        }
+        return {**self._session_tools(), **_workspace_tools(self._run_workspace_tool)}
 
     def _run_workspace_tool(self, name: str, arguments: dict[str, Any]) -> Any:
         """Call a workspace tool inside the episode's sandbox; what it raises is raised here."""

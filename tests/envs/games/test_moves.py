@@ -6,7 +6,7 @@ import random
 import pyspiel
 import pytest
 
-from envtorch.envs.games import GameMove, OpenSpielEnv
+from envtorch.envs.games import GameMove, OpenSpielEnv, moves
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -129,3 +129,33 @@ def test_a_refused_move_is_repeated_in_its_error_only_in_part():
     refused = env.step(GameMove(move="x" * 1_000_000))
     assert refused.error.startswith("'xxxx") and "(1000002 characters)" in refused.error
     assert len(refused.error) < 200
+
+
+def test_chess960_names_its_opening_deal_as_openspiel_does():
+    env = OpenSpielEnv("chess(chess960=true)")
+    for seed in range(3):
+        observation = env.reset(seed=seed)
+        [deal] = env.state.actions
+        state = env.match.game.new_initial_state()
+        assert observation.history == [f"chance: {state.action_to_string(-1, deal)}"]
+
+
+def test_a_memory_starts_over_when_full_and_stops_when_it_does_not_pay(monkeypatch):
+    monkeypatch.setattr(moves, "REMEMBERED_POSITIONS", 10)
+    paying, useless = moves.Memory(), moves.Memory()
+    for key in range(30):
+        paying.put(key % 12, key)
+        assert paying.get(key % 12) == key and paying.get(key % 12) == key
+        useless.put(key, key)
+    assert paying.active and paying.get(29 % 12) == 29
+    assert not useless.active and useless.get(29) is None
+
+
+def test_connect_four_stops_remembering_positions_and_names_them_all_the_same(monkeypatch):
+    monkeypatch.setattr(moves, "REMEMBERED_POSITIONS", 200)
+    env = OpenSpielEnv("connect_four(rows=6,columns=7)")
+    for observation, state in random_games(env, 40):
+        player = state.current_player()
+        expected = [state.action_to_string(player, action) for action in state.legal_actions()]
+        assert observation.legal_moves == expected
+    assert not env.match._names._positions.active
