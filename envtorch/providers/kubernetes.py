@@ -7,8 +7,10 @@ The manifests are plain dicts (`manifests()`), so they can be read, saved or run
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import itertools
+import os
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -17,6 +19,7 @@ from envtorch.core.extras import import_optional
 from envtorch.providers.docker import SANDBOX_CAPABILITIES
 from envtorch.providers.image import SERVER_PORT
 from envtorch.providers.provider import Provider, ProviderError
+from envtorch.wire import TOKEN_VARIABLE
 
 if TYPE_CHECKING:
     from envtorch.taskfile import Resources
@@ -27,7 +30,10 @@ class KubernetesProvider(Provider):
 
     Each pod is ready once `/health` answers; its container requests and is capped at
     `resources` (a task file's `Resources`) and holds the capabilities the sandbox needs
-    (`SANDBOX_CAPABILITIES`). `client()` opens a session on the next ready pod in turn, at its pod
+    (`SANDBOX_CAPABILITIES`). With `ENVTORCH_TOKEN` set here, the token goes to the pods in a
+    Secret (`NAME-token`), so every pod requires it, as `client()` sends it; a pod is then ready
+    once its port accepts connections, since a probe cannot send the token without writing it
+    into the Deployment. `client()` opens a session on the next ready pod in turn, at its pod
     IP, so it works where pod IPs are routable (a trainer running in the cluster); `service_url`
     is the Service's in-cluster address, where each WebSocket also stays on one pod.
 
@@ -63,8 +69,12 @@ class KubernetesProvider(Provider):
         return f"http://{self.name}.{self.namespace}.svc:{SERVER_PORT}"
 
     def manifests(self) -> list[dict[str, Any]]:
-        """The Deployment and the Service, as the Kubernetes API takes them."""
-        return [self._deployment(), self._service()]
+        """The Deployment and the Service, as the Kubernetes API takes them, after the Secret
+        holding `ENVTORCH_TOKEN` when it is set here (its data is the token in base64: keep
+        saved manifests private)."""
+        token = os.environ.get(TOKEN_VARIABLE)
+        secret = [self._secret(token)] if token else []
+        return [*secret, self._deployment(token_secret=bool(token)), self._service()]
 
     def start(self) -> list[str]:
         """Create the Deployment and the Service; wait until every pod is ready; return their
@@ -72,10 +82,9 @@ class KubernetesProvider(Provider):
         if self._apis is not None:
             raise ProviderError(f"{self!r} is already started")
         self._apis = _apis()
-        apps, core = self._apis
         try:
-            apps.create_namespaced_deployment(self.namespace, self._deployment())
-            core.create_namespaced_service(self.namespace, self._service())
+            for manifest in self.manifests():
+                _create(self._apis, self.namespace, manifest)
             return self._wait_until_ready()
         except BaseException:
             self.stop()
@@ -113,7 +122,8 @@ class KubernetesProvider(Provider):
         return EnvClient(urls[turn % len(urls)], env_type, **options)
 
     def stop(self) -> None:
-        """Delete the Deployment (and so its pods) and the Service. Idempotent."""
+        """Delete the Deployment (and so its pods), the Service and the token's Secret.
+        Idempotent."""
         apis, self._apis = self._apis, None
         if apis is None:
             return
@@ -122,11 +132,26 @@ class KubernetesProvider(Provider):
             apps.delete_namespaced_deployment(self.name, self.namespace)
         with contextlib.suppress(Exception):
             core.delete_namespaced_service(self.name, self.namespace)
+        with contextlib.suppress(Exception):
+            core.delete_namespaced_secret(self._secret_name, self.namespace)
 
     def __repr__(self) -> str:
         return f"KubernetesProvider({self.image!r}, name={self.name!r}, replicas={self.replicas})"
 
-    def _deployment(self) -> dict[str, Any]:
+    @property
+    def _secret_name(self) -> str:
+        return f"{self.name}-token"
+
+    def _secret(self, token: str) -> dict[str, Any]:
+        return {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": self._secret_name, "labels": {"app": self.name}},
+            "type": "Opaque",
+            "data": {"token": base64.b64encode(token.encode()).decode("ascii")},
+        }
+
+    def _deployment(self, token_secret: bool) -> dict[str, Any]:
         labels = {"app": self.name}
         return {
             "apiVersion": "apps/v1",
@@ -137,23 +162,27 @@ class KubernetesProvider(Provider):
                 "selector": {"matchLabels": labels},
                 "template": {
                     "metadata": {"labels": labels},
-                    "spec": {"containers": [self._container()]},
+                    "spec": {"containers": [self._container(token_secret)]},
                 },
             },
         }
 
-    def _container(self) -> dict[str, Any]:
+    def _container(self, token_secret: bool) -> dict[str, Any]:
+        probe = (
+            {"tcpSocket": {"port": SERVER_PORT}}
+            if token_secret
+            else {"httpGet": {"path": "/health", "port": SERVER_PORT}}
+        )
         container: dict[str, Any] = {
             "name": "server",
             "image": self.image,
             "ports": [{"containerPort": SERVER_PORT, "name": "http"}],
-            "readinessProbe": {
-                "httpGet": {"path": "/health", "port": SERVER_PORT},
-                "periodSeconds": 2,
-                "failureThreshold": 3,
-            },
+            "readinessProbe": {**probe, "periodSeconds": 2, "failureThreshold": 3},
             "securityContext": {"capabilities": {"add": list(SANDBOX_CAPABILITIES)}},
         }
+        if token_secret:
+            reference = {"secretKeyRef": {"name": self._secret_name, "key": "token"}}
+            container["env"] = [{"name": TOKEN_VARIABLE, "valueFrom": reference}]
         caps = self._resource_caps()
         if caps:
             container["resources"] = {"requests": caps, "limits": caps}
@@ -204,6 +233,17 @@ def _apis() -> tuple[Any, Any]:
                 f"in a pod ({error})"
             ) from None
     return kubernetes.client.AppsV1Api(), kubernetes.client.CoreV1Api()
+
+
+def _create(apis: tuple[Any, Any], namespace: str, manifest: dict[str, Any]) -> None:
+    """Create `manifest` (a Secret, a Deployment or a Service) in `namespace`."""
+    apps, core = apis
+    create = {
+        "Secret": core.create_namespaced_secret,
+        "Deployment": apps.create_namespaced_deployment,
+        "Service": core.create_namespaced_service,
+    }[manifest["kind"]]
+    create(namespace, manifest)
 
 
 def _ready(pod: Any) -> bool:

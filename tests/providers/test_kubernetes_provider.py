@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import base64
 import copy
 import os
 import shutil
 import socket
 import subprocess
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -29,14 +32,18 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def pods_of(deployment: dict, ports: list[int]) -> list[dict]:
+def pods_of(deployment: dict, ports: list[int], secret: dict | None = None) -> list[dict]:
     """One Pod per replica from the Deployment's own pod template, each publishing its server
     on 127.0.0.1 at a port of its own (podman gives every replica of a Deployment the same
-    host port)."""
+    host port). A variable taken from `secret` gets the secret's value, as Kubernetes gives it:
+    podman 4.3's kube play stores a Secret it plays in a form it then cannot read."""
     template = deployment["spec"]["template"]
     pods = []
     for replica, port in enumerate(ports):
         spec = copy.deepcopy(template["spec"])
+        for variable in spec["containers"][0].get("env", []):
+            key = variable.pop("valueFrom")["secretKeyRef"]["key"]
+            variable["value"] = base64.b64decode(secret["data"][key]).decode()
         spec["containers"][0]["ports"][0].update(hostIP="127.0.0.1", hostPort=port)
         metadata = {**template["metadata"], "name": f"{deployment['metadata']['name']}-{replica}"}
         pods.append({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec})
@@ -49,7 +56,8 @@ def podman(*arguments: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_the_manifests_are_a_deployment_and_a_service_ready_on_health():
+def test_the_manifests_are_a_deployment_and_a_service_ready_on_health(monkeypatch):
+    monkeypatch.delenv("ENVTORCH_TOKEN", raising=False)
     provider = KubernetesProvider(
         "registry.example/envtorch-python:1",
         name="python",
@@ -75,22 +83,43 @@ def test_the_manifests_are_a_deployment_and_a_service_ready_on_health():
     )
 
 
-def test_the_generated_pods_run_under_podman_kube_play(python_math_image, tmp_path):
+def test_with_a_token_the_pods_take_it_from_a_secret_and_are_ready_on_their_port(monkeypatch):
+    monkeypatch.setenv("ENVTORCH_TOKEN", "tenant-secret")
+    secret, deployment, service = KubernetesProvider("envtorch-echo", name="echo").manifests()
+    assert (secret["kind"], secret["metadata"]["name"]) == ("Secret", "echo-token")
+    assert base64.b64decode(secret["data"]["token"]) == b"tenant-secret"
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["env"] == [
+        {
+            "name": "ENVTORCH_TOKEN",
+            "valueFrom": {"secretKeyRef": {"name": "echo-token", "key": "token"}},
+        }
+    ]
+    assert "tenant-secret" not in repr(deployment) + repr(service)
+    assert container["readinessProbe"]["tcpSocket"] == {"port": 8000}
+    assert "httpGet" not in container["readinessProbe"]
+
+
+def test_the_generated_pods_run_under_podman_kube_play(python_math_image, tmp_path, monkeypatch):
     if shutil.which("podman") is None:
         pytest.skip("needs podman to play the manifests")
+    monkeypatch.setenv("ENVTORCH_TOKEN", f"tenant-{uuid.uuid4().hex}")
     name = f"envtorch-test-{uuid.uuid4().hex[:8]}"
     provider = KubernetesProvider(
         python_math_image, name=name, replicas=2, resources=Resources(memory="512M", cpu=1)
     )
-    deployment, service = provider.manifests()
+    secret, deployment, service = provider.manifests()
     ports = [free_port(), free_port()]
     manifest = tmp_path / "envtorch.yaml"
-    manifest.write_text(yaml.safe_dump_all([*pods_of(deployment, ports), service]))
+    manifest.write_text(yaml.safe_dump_all([*pods_of(deployment, ports, secret), service]))
     played = podman("kube", "play", "--network", "slirp4netns", str(manifest))
     try:
         assert played.returncode == 0, played.stderr
         urls = [f"http://127.0.0.1:{port}" for port in ports]
         assert wait_until(lambda: all(healthy(url) for url in urls), timeout=60)
+        for url in urls:
+            with pytest.raises(urllib.error.HTTPError, match="401"):
+                urllib.request.urlopen(f"{url}/health", timeout=10)
         for replica, url in enumerate(urls):
             with EnvClient(url, PythonEnv) as env:
                 env.reset(task={"question": f"{replica} + 40", "answer": replica + 40})
