@@ -29,41 +29,13 @@ import statistics
 import time
 from pathlib import Path
 
+from scale import descendants, pss
+
 GOAL_IDLE_ACTOR_MIB = 128.0
 GOAL_START_SECONDS = 10.0
 GOAL_STEPS_RATIO = 0.8
 ACTOR_CPUS = 0.1
 IDLE_TIMEOUT = 3600
-
-
-def descendants(root: int) -> list[int]:
-    """`root` and every process below it."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parent = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(parent, []).append(int(entry.name))
-    found, frontier = [], [root]
-    while frontier:
-        pid = frontier.pop()
-        found.append(pid)
-        frontier.extend(children.get(pid, []))
-    return found
-
-
-def pss(pid: int) -> int:
-    """Proportional set size of one process in bytes (0 when it is gone or unreadable)."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        return 0
-    return 0
 
 
 def title(pid: int) -> str:
