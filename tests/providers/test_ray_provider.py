@@ -71,17 +71,29 @@ def test_an_actor_killed_mid_collection_costs_retried_episodes_not_the_collectio
     killed = threading.Event()
 
     def envs():
-        made.append(1)
-        return provider.client(EchoEnv)
+        env = provider.client(EchoEnv)
+        made.append(env)
+        if env.url == victim.url:
+            env.step = killing_the_victim_first(env.step)
+        return env
+
+    def killing_the_victim_first(step):
+        """`step`, which once six episodes have begun kills the victim's actor first, in the
+        middle of an episode of its own, so that episode must start over."""
+
+        def killing_step(action):
+            if len(resets) >= 6 and not killed.is_set():
+                killed.set()
+                ray.kill(victim.actor)
+                assert wait_until(lambda: gone(victim_pid), timeout=30)
+            return step(action)
+
+        return killing_step
 
     def policy(inputs):
         for item in inputs:
             if not item.history:
                 resets.append(item.episode)
-        if len(resets) >= 6 and not killed.is_set():
-            killed.set()
-            ray.kill(victim.actor)
-            assert wait_until(lambda: gone(victim_pid), timeout=30)
         return [EchoAction(message="hi") for _ in inputs]
 
     with provider:

@@ -68,7 +68,7 @@ class Match:
             game_type.reward_model == pyspiel().GameType.RewardModel.TERMINAL
         )
         self._view = _view_function(game, game_type, self.perfect_information)
-        self._names = move_names(game, self.game, self._view)
+        self._names = move_names(game, self.game)
         self._everyone = frozenset(range(self.players))
         self._rng = random.Random()
         self.state: Any = None
@@ -122,10 +122,11 @@ class Match:
     ) -> GameObservation:
         """What `player` may see now, with every seat's `rewards` and the `reward` of the step."""
         acting = not self.over and self._to_act == player
+        view = self._view(self.state, player)
         return GameObservation(
             player=player,
-            view=self._view(self.state, player),
-            legal_moves=list(self._legal_moves().names) if acting else [],
+            view=view,
+            legal_moves=list(self._legal_moves(view).names) if acting else [],
             history=list(self._histories[player]),
             rewards=rewards,
             reward=reward,
@@ -241,10 +242,13 @@ class Match:
                 seers.add(player)
         return frozenset(seers)
 
-    def _legal_moves(self) -> LegalMoves:
-        """The legal moves of the seat to act by name, computed once per position."""
+    def _legal_moves(self, view: str | None = None) -> LegalMoves:
+        """The legal moves of the seat to act by name, computed once per position; `view` is
+        that seat's, when the caller has it already."""
         if self._legal is None:
-            self._legal = self._names.legal(self.state, self._to_act)
+            player = self._to_act
+            seen = self._view(self.state, player) if view is None else view
+            self._legal = self._names.legal(self.state, player, seen)
         return self._legal
 
     def _parse(self, move: Any) -> int | None:

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from envtorch.envs.games.spiel import pyspiel
 
 CHANCE = -1
 """OpenSpiel's player id of chance."""
-
-View = Callable[[Any, int], str]
-"""How a seat sees a position: the OpenSpiel state and the seat to its text."""
 
 REMEMBERED_POSITIONS = 20_000
 """How many positions a game remembers the legal moves' names of, and how many moves the history
@@ -83,20 +80,19 @@ class MoveNames:
     the game's, not an episode's.
     """
 
-    def __init__(self, view: View) -> None:
-        self._view = view
+    def __init__(self) -> None:
         self._positions: Memory[tuple[int, str], LegalMoves] = Memory()
         self._history_entries: Memory[HistoryKey, tuple[str, ...]] = Memory()
 
     def __deepcopy__(self, memo: dict[int, Any]) -> MoveNames:
         return self
 
-    def legal(self, state: Any, player: int) -> LegalMoves:
-        """The legal moves of `player`, who is to act."""
+    def legal(self, state: Any, player: int, view: str) -> LegalMoves:
+        """The legal moves of `player`, who is to act and sees the position as `view`."""
         actions = state.legal_actions()
         if not self._positions.active:
             return LegalMoves([self.name(state, player, action) for action in actions], actions)
-        key = (player, self._view(state, player))
+        key = (player, view)
         known = self._positions.get(key)
         if known is not None and known.actions == actions:
             return known
@@ -130,12 +126,12 @@ class LongAlgebraic(MoveNames):
     (`Nf3`).
     """
 
-    def __init__(self, view: View, chess960: bool) -> None:
-        super().__init__(view)
+    def __init__(self, chess960: bool) -> None:
+        super().__init__()
         self._chess960 = chess960
         self._fixed: dict[int, dict[int, str]] = {}
 
-    def legal(self, state: Any, player: int) -> LegalMoves:
+    def legal(self, state: Any, player: int, view: str) -> LegalMoves:
         actions = state.legal_actions()
         fixed = self._fixed.setdefault(player, {})
         try:
@@ -185,14 +181,14 @@ def _may_promote(move: Any) -> bool:
 _shared: dict[str, MoveNames] = {}
 
 
-def move_names(name: str, game: Any, view: View) -> MoveNames:
-    """How the game loaded as `name`, whose seats see positions through `view`, names its moves:
-    long algebraic in chess, else OpenSpiel's own names; one `MoveNames` per game and process."""
+def move_names(name: str, game: Any) -> MoveNames:
+    """How the game loaded as `name` names its moves: long algebraic in chess, else OpenSpiel's
+    own names; one `MoveNames` per game and process."""
     names = _shared.get(name)
     if names is None:
         if game.get_type().short_name == "chess":
-            names = LongAlgebraic(view, chess960=bool(game.is_chess960()))
+            names = LongAlgebraic(chess960=bool(game.is_chess960()))
         else:
-            names = MoveNames(view)
+            names = MoveNames()
         names = _shared.setdefault(name, names)
     return names
