@@ -249,9 +249,11 @@ def reset_data(seed: int | None, task: Any, openenv_peer: bool = False) -> dict[
 
 
 def parse_request(raw: str | bytes, max_bytes: int) -> Request:
-    """Decode and check one request message, raising `ServerError` when it is unusable."""
-    if len(raw) > max_bytes:
-        raise message_too_large(len(raw), max_bytes)
+    """Decode and check one request message, raising `ServerError` when it is unusable; its
+    size is counted in bytes, a text message's as UTF-8."""
+    size = _size_in_bytes(raw, max_bytes)
+    if size > max_bytes:
+        raise message_too_large(size, max_bytes)
     request = decode(raw, Request)
     if request.type not in REQUEST_TYPES:
         raise ServerError(
@@ -306,6 +308,14 @@ def action_of(data: Any, action_type: type) -> Any:
         return codec.from_builtins(fields, action_type)
     except ValidationError as error:
         raise ServerError(INVALID_ACTION, str(error)) from None
+
+
+def _size_in_bytes(raw: str | bytes, max_bytes: int) -> int:
+    """The size of `raw` in bytes; a text only encoded when it may exceed `max_bytes`, since a
+    character takes at most 4 bytes in UTF-8."""
+    if isinstance(raw, str) and 4 * len(raw) > max_bytes:
+        return len(raw.encode())
+    return len(raw)
 
 
 def message_too_large(size: int, limit: int) -> ServerError:

@@ -32,7 +32,7 @@ class BearerAuth:
         if not token:
             raise ValueError("BearerAuth needs a non-empty token")
         self.app = app
-        self._expected = wire.auth_headers(token)[wire.AUTH_HEADER].encode()
+        self._token = token.encode()
         self._expected_protocol = wire.bearer_protocol(token).encode()
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
@@ -50,8 +50,13 @@ class BearerAuth:
             return True
         for name, value in scope["headers"]:
             if name == _HEADER:
-                return hmac.compare_digest(value, self._expected)
+                return self._carries_token(value)
         return False
+
+    def _carries_token(self, value: bytes) -> bool:
+        """True when an `Authorization` value is `Bearer <token>`, the scheme in any case."""
+        scheme, _, credentials = value.strip().partition(b" ")
+        return scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), self._token)
 
     def _offers_token(self, scope: dict) -> bool:
         """True when a WebSocket offers `SUBPROTOCOL` and the token as `bearer_protocol`."""

@@ -184,7 +184,7 @@ class Endpoints:
         if body.session_id is None:
             session = self.sessions.open()
         else:
-            session = self.sessions.get(body.session_id)
+            session = self.sessions.unattached(body.session_id)
         data = wire.reset_data(body.seed, body.task)
         return await self._http_respond(session, wire.Request(type=wire.RESET, data=data))
 
@@ -193,7 +193,7 @@ class Endpoints:
         step = wire.Request(type=wire.STEP, data=body.action)
         if body.session_id is None:
             return await self._stateless(step)
-        return await self._http_respond(self.sessions.get(body.session_id), step)
+        return await self._http_respond(self.sessions.unattached(body.session_id), step)
 
     async def _http_state(self, request: Request) -> _HttpReply:
         if request.query_params.get(wire.SESSION_ID) is None:
@@ -206,18 +206,18 @@ class Endpoints:
             raise ServerError(
                 wire.INVALID_MESSAGE, f"the query parameter {wire.SESSION_ID} is required"
             )
-        session = self.sessions.get(session_id)
+        session = self.sessions.unattached(session_id)
         return await self._http_respond(session, wire.Request(type=kind))
 
     async def _http_fork(self, request: Request) -> _HttpReply:
         body = wire.convert(await self._read_json(request), wire.HttpFork)
-        session = self.sessions.get(body.session_id)
+        session = self.sessions.unattached(body.session_id)
         data = {"count": body.count}
         return await self._http_respond(session, wire.Request(type=wire.FORK, data=data))
 
     async def _http_close(self, request: Request) -> _HttpReply:
         body = wire.convert(await self._read_json(request), wire.HttpSession)
-        session = self.sessions.get(body.session_id)
+        session = self.sessions.unattached(body.session_id)
         return await self._http_respond(session, wire.Request(type=wire.CLOSE))
 
     async def _http_respond(self, session: Session, request: wire.Request) -> _HttpReply:

@@ -15,7 +15,10 @@ class ServerLimits:
     - `call_timeout`: seconds one env call (`reset`, `step`, `state`, `render`) may take. A call
       that takes longer gets a `timeout` error; its env is discarded and closed once the call
       returns, and the session's next `reset` builds a fresh env from the factory.
-    - `max_message_bytes`: the largest request accepted; a larger one gets `message_too_large`.
+    - `max_message_bytes`: the largest request accepted, in bytes (a WebSocket text message's
+      as UTF-8); a larger one gets `message_too_large` and its session goes on. A WebSocket
+      message over four times the limit is not read at all: the connection closes with code
+      1009 (message too big), and a session that lives with its connection ends with it.
     - `max_connections`: open connections, WebSockets included, and at most a quarter of the
       process's file-descriptor limit. When that many are open, a new connection closes the
       one that has waited longest for its request headers, or gets a 503 `server_full` when

@@ -231,12 +231,7 @@ class SessionManager:
         """The open session `session_id` for a connection that has none (a fork's session made
         for another connection, or an MCP session), or `unknown_session`, or `session_in_use`
         when one has it."""
-        session = self.get(session_id)
-        if session.attached:
-            raise ServerError(
-                SESSION_IN_USE,
-                f"session {session_id!r} already has a connection; one connection per session",
-            )
+        session = self.unattached(session_id)
         session.attached, session.on_reap = True, on_reap
         session.touch()
         return session
@@ -267,6 +262,17 @@ class SessionManager:
             self.sessions[fork.id] = fork
             forks.append(fork)
         return forks
+
+    def unattached(self, session_id: str) -> Session:
+        """The open session `session_id` when no connection holds it, as a new connection or an
+        HTTP call needs it: `unknown_session`, or `session_in_use` when a connection holds it."""
+        session = self.get(session_id)
+        if session.attached:
+            raise ServerError(
+                SESSION_IN_USE,
+                f"session {session_id!r} already has a connection; one connection per session",
+            )
+        return session
 
     def get(self, session_id: str) -> Session:
         """The open session `session_id`, or an `unknown_session` error."""

@@ -139,6 +139,14 @@ def test_a_session_takes_one_connection_and_unknown_ones_are_refused(echo_url):
             with connect(f"{ws}?session_id={session_id}") as socket:
                 reply = json.loads(socket.recv(timeout=10))
             assert reply["data"]["code"] == code
+        for method, path, body in [
+            ("POST", "/step", {"session_id": fork.session_id, "action": {"message": "x"}}),
+            ("POST", "/reset", {"session_id": fork.session_id}),
+            ("GET", f"/state?session_id={fork.session_id}", None),
+            ("POST", "/close", {"session_id": fork.session_id}),
+        ]:
+            status, reply = request(echo_url, method, path, body)
+            assert (status, reply["data"]["code"]) == (409, "session_in_use"), path
         assert fork.step(EchoAction(message="still")).echoed_message == "still"
         fork.close()
 

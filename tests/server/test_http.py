@@ -113,6 +113,15 @@ def test_bearer_token_guards_every_endpoint(monkeypatch, socket):
         assert status == 401
         status, _ = request(url, "GET", "/health", headers={"Authorization": "Bearer s3cret"})
         assert status == 200
+        for value, expected in [
+            ("bearer s3cret", 200),
+            ("BEARER  s3cret", 200),
+            ("Basic s3cret", 401),
+            ("Bearer s3cre", 401),
+            ("s3cret", 401),
+        ]:
+            status, _ = request(url, "GET", "/health", headers={"Authorization": value})
+            assert status == expected, value
         refused = socket(url)
         assert json.loads(refused.connection.recv(timeout=10))["data"]["code"] == "unauthorized"
         allowed = socket(url, headers={"Authorization": "Bearer s3cret"})

@@ -82,6 +82,7 @@ def test_render_and_close(socket, script_envs):
         ({"type": "step", "data": {"txet": "a"}}, "invalid_action", "txet"),
         ({"type": "reset", "data": {"seed": "x"}}, "invalid_message", "seed"),
         ("x" * 5000, "message_too_large", "4096"),
+        ("\u20ac" * 2000, "message_too_large", "message of 6000 bytes"),
     ],
 )
 def test_malformed_messages_get_coded_errors_and_the_session_lives_on(socket, message, code, words):
