@@ -17,7 +17,10 @@ class SandboxLimits:
     are also enforced through a cgroup where one is writable. `workspace_size` bounds the private
     tmpfs `/tmp`. `timeout` is the default soft timeout of one execution; `kill_grace` is how long
     after it the host waits before killing the session. `max_output` caps stdout, stderr and the
-    repr of a value, and the type, message and traceback of an exception, each.
+    repr of a value, and the type, message and traceback of an exception, each. The captures of
+    stdout and stderr are files under `file_size` too: code that writes more than that to one in
+    an execution gets `OSError` (File too large) at that write, and what it wrote before comes
+    back cut to `max_output`.
 
     `cpus` caps the CPU time of a session's processes together at that many CPUs, through a
     cgroup's CPU quota where one is writable; in every case it sizes the thread pools of

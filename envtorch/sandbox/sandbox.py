@@ -57,12 +57,13 @@ class Sandbox:
         on this machine.
         """
         tools = dict(tools or {})
-        specs = tool_specs(tools)
+        specs, signatures = tool_specs(tools)
         zygote, sock = self._spawn()
         session = SandboxSession(
             sock,
             tools=tools,
             specs=specs,
+            signatures=signatures,
             limits=self.limits,
             cgroups=self._cgroups,
             key=f"session-{next(self._numbers)}",

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from envtorch.core.jsontypes import check_arguments, signature_of
 from envtorch.sandbox import forking, watchdog
 from envtorch.sandbox.cgroups import CgroupTree
 from envtorch.sandbox.errors import SandboxUnavailable, SessionDead
@@ -39,6 +40,7 @@ from envtorch.sandbox.guest.channel import (
     capped,
     frame_limit,
     pack,
+    pack_json,
     receive_with_fds,
 )
 from envtorch.sandbox.guest.confine import WORKSPACE
@@ -58,9 +60,15 @@ _session_messages = msgspec.json.Decoder(Hello | ToolCall | Result | Forked)
 Tool = Callable[..., Any]
 
 
-def tool_specs(tools: Mapping[str, Tool]) -> list[ToolSpec]:
-    """Validate host tools and describe them (name, signature text, docstring) for the sandbox."""
+Signatures = dict[str, inspect.Signature | None]
+
+
+def tool_specs(tools: Mapping[str, Tool]) -> tuple[list[ToolSpec], Signatures]:
+    """Validate host tools and describe them, reading each one's signature once: for the
+    sandbox a name, a signature text and a docstring each; for the host the signatures their
+    arguments are checked against (`envtorch.core.jsontypes.check_arguments`)."""
     specs = []
+    signatures: Signatures = {}
     for name, tool in tools.items():
         if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
             raise ValueError(f"tool name {name!r} is not a Python identifier")
@@ -68,18 +76,17 @@ def tool_specs(tools: Mapping[str, Tool]) -> list[ToolSpec]:
             raise ValueError(f"tool name {name!r} is reserved")
         if not callable(tool):
             raise TypeError(f"tool {name!r} is not callable: {tool!r}")
-        try:
-            signature = str(inspect.signature(tool))
-        except (TypeError, ValueError):
-            signature = "(*args, **kwargs)"
-        specs.append(ToolSpec(name=name, signature=signature, doc=inspect.getdoc(tool) or ""))
-    return specs
+        signature = signatures[name] = signature_of(tool)
+        text = "(*args, **kwargs)" if signature is None else str(signature)
+        specs.append(ToolSpec(name=name, signature=text, doc=inspect.getdoc(tool) or ""))
+    return specs, signatures
 
 
 class SandboxSession:
     """One persistent Python namespace in its own confined process tree.
 
-    Created by `Sandbox.open()`, which gives it `tools` and their `specs` from `tool_specs`.
+    Created by `Sandbox.open()`, which gives it `tools` and their `specs` and `signatures` from
+    `tool_specs`.
     `execute()` may be called from any thread; calls on one session run one at a time, and
     different sessions run in parallel. Tools run on the host, in the thread that called
     `execute()`. `fork(n)` gives `n` independent copies of the session as it is now. `close()` is
@@ -92,6 +99,7 @@ class SandboxSession:
         *,
         tools: Mapping[str, Tool],
         specs: list[ToolSpec],
+        signatures: Signatures,
         limits: SandboxLimits,
         cgroups: CgroupTree | None,
         key: str,
@@ -101,6 +109,7 @@ class SandboxSession:
     ) -> None:
         self._sock = sock
         self._tools = dict(tools)
+        self._signatures = signatures
         self._limits = limits
         self._cgroups = cgroups
         self._key = key
@@ -287,6 +296,7 @@ class SandboxSession:
                 f"bind_tools needs the session's tool names {sorted(self._tools)}, "
                 f"got {sorted(tools)}"
             )
+        self._signatures = tool_specs(tools)[1]
         self._tools = dict(tools)
 
     def fork(self, count: int) -> list[SandboxSession]:
@@ -362,6 +372,7 @@ class SandboxSession:
             sock,
             tools=self._tools,
             specs=[],
+            signatures=self._signatures,
             limits=self._limits,
             cgroups=self._cgroups,
             key=f"{self._key}.{self._forks}",
@@ -414,14 +425,16 @@ class SandboxSession:
                 return message
 
     def _run_tool(self, call: ToolCall) -> ToolReturn:
-        """Call a host tool for the sandbox; its errors travel back as values."""
+        """Call a host tool for the sandbox, its arguments checked against its annotations
+        (`envtorch.core.jsontypes`); its errors travel back as values."""
         tool = self._tools.get(call.name)
         if tool is None:
             message = f"no tool named {call.name!r} is registered for this session"
             return ToolReturn(id=call.id, error=ErrorInfo(type="NameError", message=message))
         try:
+            check_arguments(call.name, self._signatures.get(call.name), call.args, call.kwargs)
             value = tool(*call.args, **call.kwargs)
-            pack(value)
+            pack_json(value)
         except Exception as error:
             info = ErrorInfo(type=type(error).__name__, message=str(error))
             return ToolReturn(id=call.id, error=info)

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from envtorch.core import Environment
+from envtorch.core.jsontypes import check_arguments, signature_of
 from envtorch.server.sessions import Session, SessionManager
 from envtorch.tools.functions import input_schema
 from envtorch.wire import ServerError, decode
@@ -214,12 +215,14 @@ def _is_notification_or_response(message: dict[str, Any]) -> bool:
 
 
 def _call(env: Environment, name: str, arguments: dict[str, Any]) -> dict[str, Any] | None:
-    """Call one tool (None when there is no such tool); what it raises becomes an `isError`
-    result the agent can read."""
+    """Call one tool (None when there is no such tool), its arguments checked against its
+    annotations; a wrong argument and what the tool raises become an `isError` result the agent
+    can read."""
     tool = env.tools().get(name)
     if tool is None:
         return None
     try:
+        check_arguments(name, signature_of(tool), (), arguments)
         value = tool(**arguments)
     except Exception as error:
         text = f"{type(error).__name__}: {error}"

@@ -10,31 +10,12 @@ import inspect
 import keyword
 import operator
 import re
-import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import reduce
 from typing import Any
 
-JSON_TYPES: dict[str, type] = {
-    "string": str,
-    "integer": int,
-    "number": float,
-    "boolean": bool,
-    "array": list,
-    "object": dict,
-    "null": type(None),
-}
-
-_ACCEPTED: dict[str, tuple[type, ...]] = {
-    "string": (str,),
-    "integer": (int,),
-    "number": (int, float),
-    "boolean": (bool,),
-    "array": (list, tuple),
-    "object": (dict,),
-    "null": (type(None),),
-}
+from envtorch.core.jsontypes import JSON_TYPES, is_json_type, json_types, type_name
 
 
 def python_name(text: str) -> str:
@@ -185,21 +166,12 @@ def is_wrapped_result(output_schema: dict[str, Any] | None) -> bool:
 
 def _check_type(name: str, param: _Param, value: Any) -> None:
     """Raise a `TypeError` when `value` is not one of the parameter's JSON types."""
-    if not param.types:
+    if not param.types or any(is_json_type(value, json_type) for json_type in param.types):
         return
-    for json_type in param.types:
-        if isinstance(value, _ACCEPTED[json_type]) and not (
-            isinstance(value, bool) and json_type in ("integer", "number")
-        ):
-            return
-    expected = " or ".join(_type_name(t) for t in param.types)
+    expected = " or ".join(type_name(t) for t in param.types)
     raise TypeError(
         f"{name}() argument {param.python!r} must be {expected}, not {type(value).__name__}"
     )
-
-
-def _type_name(json_type: str) -> str:
-    return "None" if json_type == "null" else JSON_TYPES[json_type].__name__
 
 
 def _docstring(description: str, params: list[_Param]) -> str:
@@ -213,7 +185,7 @@ def _docstring(description: str, params: list[_Param]) -> str:
 
 def _describe_param(param: _Param) -> str:
     """`name (type[, optional]): description. One of: ... Defaults to ...`"""
-    kind = " | ".join(_type_name(t) for t in param.types) or "any"
+    kind = " | ".join(type_name(t) for t in param.types) or "any"
     if not param.required:
         kind += ", optional"
     parts = [str(param.schema.get("description", "")).strip()]
@@ -228,9 +200,10 @@ def _describe_param(param: _Param) -> str:
 def input_schema(function: Callable[..., Any]) -> dict[str, Any]:
     """The JSON Schema of `function`'s keyword arguments, read from its signature.
 
-    Annotations among `str`, `int`, `float`, `bool`, `list`, `dict` and `None` (and unions of them)
-    give the property's type; other annotations leave it open. Parameters without a default are
-    required; `**kwargs` allows other properties.
+    Annotations among `str`, `int`, `float`, `bool`, `list`, `dict` and `None` (`list[int]` too,
+    and unions of them) give the property's type (`envtorch.core.jsontypes`, which checks a
+    call's arguments the same way); other annotations leave it open. Parameters without a
+    default are required; `**kwargs` allows other properties.
     """
     try:
         parameters = inspect.signature(function, eval_str=True).parameters.values()
@@ -256,16 +229,12 @@ def input_schema(function: Callable[..., Any]) -> dict[str, Any]:
     return schema
 
 
-_JSON_NAMES = {python: json for json, python in JSON_TYPES.items()}
-
-
 def _property(parameter: inspect.Parameter) -> dict[str, Any]:
     """A parameter's JSON Schema: its JSON type(s) when its annotation names them, its default."""
-    members = typing.get_args(parameter.annotation) or (parameter.annotation,)
-    names = [_JSON_NAMES.get(None.__class__ if member is None else member) for member in members]
+    names = json_types(parameter.annotation)
     spec: dict[str, Any] = {}
-    if all(names):
-        spec["type"] = names[0] if len(names) == 1 else names
+    if names:
+        spec["type"] = names[0] if len(names) == 1 else list(names)
     default = parameter.default
     if default is not inspect.Parameter.empty and isinstance(
         default, (str, int, float, bool, type(None))

@@ -13,6 +13,7 @@ from envtorch.core import encode
 from envtorch.sandbox import ExecutionResult, Sandbox, SandboxUnavailable, SessionDead
 from envtorch.sandbox import zygote as zygote_module
 from envtorch.sandbox.cgroups import CgroupTree
+from tests.sandbox.conftest import TEST_LIMITS
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -42,6 +43,23 @@ def test_other_values_come_back_as_truncated_reprs(session):
     assert session.execute("object()").value.startswith("<object object at")
     long = session.execute("'y' * 10000 + str(object())").value
     assert len(long) < 4096 + 100 and "repr truncated" in long
+
+
+def test_nan_and_infinities_are_not_json_and_come_back_as_reprs(session):
+    assert session.execute("float('nan')").value == "nan"
+    assert session.execute("-float('inf')").value == "-inf"
+    assert session.execute("[1.0, float('nan'), -float('inf')]").value == "[1.0, nan, -inf]"
+    assert session.execute("{'loss': float('nan')}").value == "{'loss': nan}"
+    assert session.execute("[1.5, None]").value == [1.5, None]
+
+
+def test_output_beyond_the_file_size_limit_fails_the_write_and_the_session_lives(sandbox):
+    with sandbox.open() as session:
+        result = session.execute(f"print('x' * {TEST_LIMITS.file_size + 1})")
+        assert result.exception.type == "OSError"
+        assert "File too large" in result.exception.message
+        assert result.stdout.startswith("x" * 4096) and "output truncated" in result.stdout
+        assert session.execute("print('after')").stdout == "after\n"
 
 
 def test_stdout_and_stderr_are_captured_at_the_file_descriptor_level(session):

@@ -94,6 +94,53 @@ def test_non_json_values_never_cross(tooled, bystander):
     assert "object" in result.exception.message
 
 
+def test_nan_and_infinities_never_cross_as_null(sandbox):
+    received = []
+
+    def echo(value):
+        """Return `value`."""
+        received.append(value)
+        return value
+
+    def spoil() -> dict:
+        """Return a NaN inside a dict."""
+        return {"loss": float("nan")}
+
+    with sandbox.open(tools={"echo": echo, "spoil": spoil}) as session:
+        for code in ("echo(float('nan'))", "echo([1.0, float('inf')])", "echo({'a': -1e999})"):
+            result = session.execute(code)
+            assert result.exception.type == "TypeError", code
+            assert "NaN and infinities are not JSON" in result.exception.message
+        assert received == []
+        result = session.execute("spoil()")
+        assert result.exception.type == "ValueError"
+        assert "NaN and infinities are not JSON" in result.exception.message
+        assert session.execute("echo(['null', None, 2.5])").value == ["null", None, 2.5]
+
+
+def kind(city: str, tags: list[str] | None = None, scale: float = 1.0) -> str:
+    """The type the host received."""
+    return type(city).__name__
+
+
+def test_arguments_of_the_wrong_json_type_are_refused_on_the_host(sandbox):
+    with sandbox.open(tools={"kind": kind}) as session:
+        for code, name, expected in [
+            ("kind(5)", "city", "str, not int"),
+            ("kind(None)", "city", "str, not NoneType"),
+            ("kind('a', {'b': 1})", "tags", "list or None, not dict"),
+            ("kind('a', scale='2')", "scale", "float, not str"),
+            ("kind('a', scale=True)", "scale", "float, not bool"),
+        ]:
+            result = session.execute(code)
+            assert result.exception.type == "TypeError", code
+            assert result.exception.message == f"kind() argument {name!r} must be {expected}"
+        forged = session.execute("list_tools.__self__.call_tool('kind', ([1],), {})")
+        assert "argument 'city' must be str, not list" in forged.exception.message
+        assert session.execute("kind('a', ['b'], 2)").value == "str"
+        assert session.execute("kind(city='a', tags=None, scale=0.5)").value == "str"
+
+
 def test_no_host_object_is_reachable_from_a_stub(tooled, bystander):
     session, _ = tooled
     code = (

@@ -159,6 +159,22 @@ def test_not_json_notifications_and_other_methods(python_server):
     assert too_large.status_code == 413
 
 
+def test_tools_call_refuses_arguments_of_the_wrong_json_type(python_server):
+    url, sessions = python_server
+
+    def call(name, arguments):
+        return rpc(url, "tools/call", {"name": name, "arguments": arguments}).json()["result"]
+
+    wrong = call("add", {"a": "2", "b": 40})
+    assert wrong["isError"]
+    assert wrong["content"][0]["text"] == "TypeError: add() argument 'a' must be int, not str"
+    path = call("file_read", {"path": 5})
+    assert path["isError"] and "argument 'path' must be str, not int" in path["content"][0]["text"]
+    assert call("add", {"a": True, "b": 1})["isError"]
+    assert call("add", {"a": 2, "b": 40})["content"][0]["text"] == "42"
+    assert sessions.sessions == {}
+
+
 def test_a_file_tool_without_an_episode_says_reset_first():
     env = PythonEnv()
     try:

@@ -3,6 +3,7 @@ import inspect
 import pytest
 
 from envtorch.tools import python_name, schema_function
+from envtorch.tools.functions import input_schema
 
 SCHEMA = {
     "type": "object",
@@ -98,3 +99,15 @@ def test_return_annotation_follows_the_output_schema():
 )
 def test_python_name(text, name):
     assert python_name(text) == name
+
+
+def test_input_schema_reads_parametrized_and_optional_annotations():
+    def tool(names: list[int], table: dict[str, int], note: str | None = None, any_=None):
+        """A tool."""
+
+    assert input_schema(tool)["properties"] == {
+        "names": {"type": "array"},
+        "table": {"type": "object"},
+        "note": {"type": ["string", "null"], "default": None},
+        "any_": {"default": None},
+    }

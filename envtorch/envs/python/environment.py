@@ -36,7 +36,8 @@ class CodeAction(Action):
 class CodeObservation(Observation):
     """What running the code produced.
 
-    `value` is the trailing expression's value (JSON data, else a truncated repr). `exception`
+    `value` is the trailing expression's value (JSON data, else a truncated repr: a value
+    holding NaN or an infinity is not JSON, so `[1.0, nan]` comes back as that text). `exception`
     describes an exception, a syntax error or a timeout; `success` is true without one, and
     `exit_code` is 0 then, else 1 (as OpenEnv's coding_env reports it). To OpenEnv's clients a
     server sends its `openenv_fields`, the others in `metadata`.
@@ -63,10 +64,14 @@ class PythonEnv(Environment[CodeAction, CodeObservation, State]):
     Every episode gets a fresh process forked from a warm, sandboxed zygote (no network, a private
     `/tmp` workspace, resource limits), so `PythonEnv()` is safe with no arguments. Variables and
     functions persist across steps; stdout, stderr, the last expression's value and exceptions come
-    back in the observation.
+    back in the observation, each cut to `SandboxLimits.max_output` (64 KiB). A step that prints
+    more than `SandboxLimits.file_size` (64 MiB) gets `OSError` (File too large) at that write,
+    in its own code, since its captured output is a file under that limit.
 
     `tools` are host functions that appear in the namespace as callables with their signatures and
-    docstrings (arguments and results travel as JSON); `mcp_servers` add every tool of those MCP
+    docstrings (arguments and results travel as JSON, NaN and infinities refused; an argument
+    whose parameter is annotated with JSON types, `str` or `list[int] | None` say, must have one
+    of them, else the call raises `TypeError`); `mcp_servers` add every tool of those MCP
     servers the same way, connected once per process and reused across episodes. The built-in
     `file_read`, `file_write` and `list_files` act inside the workspace, and `list_tools()` returns
     every tool's signature and docstring, ready for a prompt.

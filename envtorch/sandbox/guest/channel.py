@@ -9,6 +9,7 @@ unpickled; every frame is decoded into one of the message types below, or refuse
 from __future__ import annotations
 
 import array
+import math
 import os
 import socket
 import struct
@@ -177,6 +178,30 @@ def pack(message: Any) -> bytes:
     """Encode a message as one frame."""
     body = _encoder.encode(message)
     return HEADER.pack(len(body)) + body
+
+
+def pack_json(message: Any) -> bytes:
+    """Encode a message as one frame, refusing NaN and infinities with a `ValueError`: JSON
+    cannot hold them and msgspec would write them as null, so only a frame holding a null is
+    searched for them."""
+    frame = pack(message)
+    if b"null" in frame and _holds_non_finite(msgspec.to_builtins(message)):
+        raise ValueError("NaN and infinities are not JSON")
+    return frame
+
+
+def _holds_non_finite(data: Any) -> bool:
+    """Whether builtin JSON data holds a float that is NaN or an infinity."""
+    pending = [data]
+    while pending:
+        item = pending.pop()
+        if type(item) is float and not math.isfinite(item):
+            return True
+        if type(item) is list:
+            pending += item
+        elif type(item) is dict:
+            pending += item.values()
+    return False
 
 
 class FrameReader:

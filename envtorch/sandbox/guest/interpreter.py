@@ -13,6 +13,7 @@ import array
 import ast
 import builtins
 import linecache
+import math
 import os
 import signal
 import socket
@@ -38,6 +39,7 @@ from .channel import (
     capped,
     frame_limit,
     pack,
+    pack_json,
 )
 from .fork import fork_copies
 
@@ -179,7 +181,7 @@ class Interpreter:
         self._call_id += 1
         call = ToolCall(id=self._call_id, name=name, args=list(args), kwargs=kwargs)
         try:
-            frame = pack(call)
+            frame = pack_json(call)
         except (TypeError, ValueError, OverflowError) as error:
             raise TypeError(f"tool {name!r} takes JSON arguments only: {error}") from None
         if len(frame) > self._frame_limit:
@@ -208,10 +210,13 @@ def _run(code: str, namespace: dict[str, Any], filename: str) -> Any:
 
 
 def _is_plain_json(value: Any, depth: int) -> bool:
+    """Whether `value` is JSON data as it is: no NaN or infinity, which JSON cannot hold."""
     if depth > 64:
         return False
-    if value is None or type(value) in (bool, int, float, str):
+    if value is None or type(value) in (bool, int, str):
         return True
+    if type(value) is float:
+        return math.isfinite(value)
     if type(value) in (list, tuple):
         return all(_is_plain_json(item, depth + 1) for item in value)
     if type(value) is dict:
