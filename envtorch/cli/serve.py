@@ -116,7 +116,13 @@ def app_of(args: argparse.Namespace) -> Any:
     if args.render_mode is not None:
         kwargs["render_mode"] = args.render_mode
     factory = partial(resolve(args.target), **kwargs)
-    return create_app(factory, limits=limits)
+    try:
+        return create_app(factory, limits=limits)
+    except TypeError as error:
+        if not kwargs:
+            raise
+        given = " ".join(f"--kwarg {pair}" for pair in args.kwarg)
+        raise ValueError(f"{args.target} cannot be built with {given}: {error}") from error
 
 
 def _call_timeout(task_file: Any) -> float:

@@ -74,9 +74,9 @@ class Environment(Generic[ActT, ObsT, StateT]):
                 f"render_mode {render_mode!r} is not supported by {type(self).__name__}; "
                 f"choose one of {self.metadata.get('render_modes', [])} or None"
             )
-        if max_steps is not None and max_steps < 1:
+        if max_steps is not None and not _is_positive_integer(max_steps):
             raise ValueError(f"max_steps must be a positive integer or None, got {max_steps!r}")
-        if time_limit is not None and time_limit <= 0:
+        if time_limit is not None and not _is_positive_number(time_limit):
             raise ValueError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
         self.render_mode = render_mode
         self.max_steps = max_steps
@@ -243,3 +243,11 @@ class Environment(Generic[ActT, ObsT, StateT]):
         return (
             f"{type(self).__name__}(render_mode={self.render_mode!r}, max_steps={self.max_steps})"
         )
+
+
+def _is_positive_integer(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _is_positive_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0

@@ -56,13 +56,27 @@ def test_port_zero_serves_on_a_free_port_and_prints_it():
         (["echo", "--call-timeout", "-1"], "call_timeout"),
         (["echo", "--max-connections", "0"], "max_connections"),
         (["echo", "--handshake-timeout", "0"], "handshake_timeout"),
+        (["echo", "--kwarg", "nosuch=1"], "--kwarg nosuch=1"),
+        (["echo", "--kwarg", "max_steps=abc"], "max_steps"),
+        (["echo", "--kwarg", "time_limit=[]"], "time_limit"),
+        (["math", "--kwarg", "nosuch=1", "--kwarg", "max_steps=3"], "nosuch"),
     ],
 )
-def test_a_bad_target_or_limit_is_one_line_and_status_2(arguments, words):
-    stdout, stderr = serve(*arguments).communicate(timeout=30)
+def test_a_bad_target_limit_or_kwarg_is_one_line_and_status_2(arguments, words):
+    server = serve(*arguments)
+    stdout, stderr = server.communicate(timeout=30)
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in stderr
     assert lines[0].startswith("envtorch serve: error:") and words in lines[0]
+    assert stdout == "" and server.returncode == 2
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "http"])
+def test_a_bad_port_is_refused_by_name_with_status_2(port):
+    server = serve("echo", "--port", port)
+    stdout, stderr = server.communicate(timeout=30)
+    assert "Traceback" not in stderr and server.returncode == 2
+    assert stderr.strip().splitlines()[-1].startswith("envtorch serve: error: argument --port:")
     assert stdout == ""
 
 
