@@ -13,8 +13,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="run a policy on a task and score it against the task's threshold",
         description="Play N episodes of TASK with a policy, print each episode's score and the "
         "task's metric against its threshold, and write the trajectories to a JSONL file. Run "
-        "again with the same file to resume: finished episodes are not played again. Exit "
-        "status: 0 passed, 1 failed, 2 error.",
+        "the same command again to resume: finished episodes are not played again; a file "
+        "written with another task, policy, seed or --max-steps is refused. An env with no step "
+        "budget or time limit of its own needs --max-steps. Exit status: 0 passed, 1 failed, "
+        "2 error.",
     )
     parser.add_argument(
         "target",
@@ -34,6 +36,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "(default: eval-TASK.jsonl in the current folder)",
     )
     parser.add_argument("--seed", type=int, default=0, help="episode k resets with SEED + k")
+    parser.add_argument(
+        "--max-steps",
+        type=int,
+        metavar="N",
+        help="end each episode after N steps, replacing the env's own step budget (default: "
+        "the env's; required when the env has neither a step budget nor a time limit)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -50,7 +59,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         policy = load(args.policy)
         report = evaluate(
-            args.target, policy, episodes=args.episodes, output=output, seed=args.seed
+            args.target,
+            policy,
+            episodes=args.episodes,
+            output=output,
+            seed=args.seed,
+            max_steps=args.max_steps,
         )
     except (EnvtorchError, ValueError) as error:
         kind = "policy error" if isinstance(error, PolicyError) else "error"

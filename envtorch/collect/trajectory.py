@@ -117,7 +117,7 @@ class Batch(list[Trajectory]):
         branched_at and the timings.
         """
         datasets = import_optional("datasets", extra="datasets", needed_by="Batch.to_dataset()")
-        return datasets.Dataset.from_list([_row(trajectory) for trajectory in self])
+        return datasets.Dataset.from_list([trajectory_row(trajectory) for trajectory in self])
 
     def append_jsonl(self, path: str | os.PathLike[str]) -> None:
         """Append one JSON line per trajectory to `path`, the rows of `to_dataset()`.
@@ -125,7 +125,7 @@ class Batch(list[Trajectory]):
         `envtorch view PATH` browses the file; appending every batch of a collection to one file
         keeps the whole run.
         """
-        lines = b"".join(encode(_row(trajectory)) + b"\n" for trajectory in self)
+        lines = b"".join(encode(trajectory_row(trajectory)) + b"\n" for trajectory in self)
         with open(path, "ab") as file:
             file.write(lines)
 
@@ -138,8 +138,8 @@ class Batch(list[Trajectory]):
             )
 
 
-def _row(trajectory: Trajectory) -> dict[str, Any]:
-    """A trajectory as plain values, one dataset row."""
+def trajectory_row(trajectory: Trajectory) -> dict[str, Any]:
+    """A trajectory as plain values: one row of `Batch.to_dataset()` and `Batch.append_jsonl()`."""
     return {
         "task": to_builtins(trajectory.task),
         "group": trajectory.group,

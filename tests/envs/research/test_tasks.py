@@ -69,12 +69,14 @@ def test_a_served_task_stops_an_episode_over_its_memory_cap_and_lives_on(tmp_pat
 def test_eval_prints_scores_passes_or_fails_and_resumes(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     output = tmp_path / "run.jsonl"
-    policy = "tests.envs.research.agents:raises_after_the_first_episode"
+    policy = "tests.envs.research.agents:baseline_unless_interrupted"
     arguments = ["eval", "diabetes-regression", "--episodes", "2", "--output", str(output)]
+    (tmp_path / "interrupt").touch()
     assert main([*arguments, "--policy", policy]) == 2
     assert "policy error" in capsys.readouterr().err
     assert [json.loads(line)["episode"] for line in output.read_text().splitlines()] == [0]
-    assert main([*arguments, "--policy", "envtorch.envs.research:baseline_policy"]) == 1
+    (tmp_path / "interrupt").unlink()
+    assert main([*arguments, "--policy", policy]) == 1
     printed = capsys.readouterr().out
     assert "rmse: 52.8185 over 2 episode(s); threshold 52 (lower is better): FAIL" in printed
     assert "(1 episode(s) resumed from it)" in printed
