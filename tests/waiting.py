@@ -19,9 +19,10 @@ def wait_until(predicate: Callable[[], object], timeout: float = 10.0) -> bool:
 
 
 def gone(pid: int) -> bool:
-    """True when `pid` no longer runs (a zombie waiting for its reaper counts as gone)."""
+    """True when `pid` no longer runs (a zombie waiting for its reaper counts as gone; a process
+    that ends between opening its stat file and reading it makes the read fail with ESRCH)."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
             return stat.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):
         return True
