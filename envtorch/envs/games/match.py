@@ -127,7 +127,7 @@ class Match:
             player=player,
             view=view,
             legal_moves=list(self._legal_moves(view).names) if acting else [],
-            history=list(self._histories[player]),
+            history=self.history(player),
             rewards=rewards,
             reward=reward,
             done=self.over,
@@ -207,14 +207,14 @@ class Match:
         `"SEAT: MOVE"` to the seats that can tell it, `"SEAT: ?"` to the others; remembered per
         position."""
         key = (tuple(self.actions), action)
-        entries = self._names.history_entries(key)
+        entries = self._names.history_entries.get(key)
         if entries is None:
             seen_by = self._tell_apart(action, self._to_act)
             shown, unseen = self._entry(action), f"{_label(self._to_act)}: ?"
             entries = tuple(
                 shown if player in seen_by else unseen for player in range(self.players)
             )
-            self._names.remember_history_entries(key, entries)
+            self._names.history_entries.put(key, entries)
         return entries
 
     def _entry(self, action: int) -> str:

@@ -82,7 +82,8 @@ class MoveNames:
 
     def __init__(self) -> None:
         self._positions: Memory[tuple[int, str], LegalMoves] = Memory()
-        self._history_entries: Memory[HistoryKey, tuple[str, ...]] = Memory()
+        self.history_entries: Memory[HistoryKey, tuple[str, ...]] = Memory()
+        """The history entries of a move in context, one per seat."""
 
     def __deepcopy__(self, memo: dict[int, Any]) -> MoveNames:
         return self
@@ -90,8 +91,6 @@ class MoveNames:
     def legal(self, state: Any, player: int, view: str) -> LegalMoves:
         """The legal moves of `player`, who is to act and sees the position as `view`."""
         actions = state.legal_actions()
-        if not self._positions.active:
-            return LegalMoves([self.name(state, player, action) for action in actions], actions)
         key = (player, view)
         known = self._positions.get(key)
         if known is not None and known.actions == actions:
@@ -99,14 +98,6 @@ class MoveNames:
         legal = LegalMoves([self.name(state, player, action) for action in actions], actions)
         self._positions.put(key, legal)
         return legal
-
-    def history_entries(self, key: HistoryKey) -> tuple[str, ...] | None:
-        """The history entries of the move `key`, one per seat, if remembered."""
-        return self._history_entries.get(key)
-
-    def remember_history_entries(self, key: HistoryKey, entries: tuple[str, ...]) -> None:
-        """Remember the history entries of the move `key`, one per seat."""
-        self._history_entries.put(key, entries)
 
     def name(self, state: Any, player: int, action: int) -> str:
         """The name of `action`, which `player` may play now."""
